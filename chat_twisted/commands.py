@@ -1,0 +1,69 @@
+"""
+Turn one line a user typed into what it asks for, and describe every command for ``/help``.
+
+Pure functions over ``str``; no state, no I/O. The core decides what each request means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chat_twisted.model import HelpEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A plain line of chat for the user's room (a leading C{//} already turned into C{/})."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """
+    A C{/name args} line: C{name} in lower case without the slash, C{args} the rest of the line
+    with the whitespace around it removed.
+    """
+
+    name: str
+    args: str
+
+    def words(self, count: int) -> list[str]:
+        """Split C{args} into at most C{count} whitespace-separated parts, the last one taking the rest."""
+        if not self.args:
+            return []
+        return self.args.split(None, count - 1)
+
+
+Request = Message | Command
+
+
+def parse_line(line: str) -> Request:
+    """
+    Classify one line: a command if it starts with a single C{/}, otherwise a message.
+
+    C{//text} is the message C{/text}; a lone C{/} or C{/ text} is a message as typed.
+    """
+    if line.startswith("//"):
+        return Message(line[1:])
+    if line.startswith("/") and len(line) > 1 and not line[1].isspace():
+        name, _, args = line[1:].partition(" ")
+        return Command(name.lower(), args.strip())
+    return Message(line)
+
+
+#: Every command a logged-in user can give, in the order C{/help} lists them.
+HELP: tuple[HelpEntry, ...] = (
+    HelpEntry("/nick NEW", "change your nickname"),
+    HelpEntry("/who", "list the users in your room"),
+    HelpEntry("/msg NICK TEXT", "send a private message that only NICK sees"),
+    HelpEntry("/me TEXT", "describe an action to your room"),
+    HelpEntry("/join ROOM", "leave your room and enter ROOM (created if new)"),
+    HelpEntry("/part", "leave your room and go back to the lobby"),
+    HelpEntry("/rooms", "list every room with its member count and topic"),
+    HelpEntry("/topic [TEXT]", "show your room's topic, or set it to TEXT"),
+    HelpEntry("/time", "show the server's date and time"),
+    HelpEntry("/help", "show this list"),
+    HelpEntry("/quit [REASON]", "leave the chat"),
+    HelpEntry("//TEXT", "send a message that starts with /"),
+)

@@ -1,0 +1,67 @@
+"""Small helpers shared by the tests: building a core and line connections without sockets."""
+
+from __future__ import annotations
+
+from datetime import timezone
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransportWithDisconnection
+
+from chat_twisted.core import ChatService
+from chat_twisted.wire.line import LineChatFactory, LineChatProtocol
+from tests.fakes import RecordingClient
+
+#: 2026-01-02 03:04:05 UTC, a clock reading every test can reason about.
+START = 1767323045.0
+
+
+def make_core(start: float = START) -> tuple[ChatService, Clock]:
+    """Return a ChatService in UTC on a fake clock set to C{start}."""
+    clock = Clock()
+    clock.advance(start)
+    return ChatService(clock=clock, timezone=timezone.utc), clock
+
+
+def logged_in(core: ChatService, nick: str, peer: str = "127.0.0.1:40000") -> tuple[RecordingClient, object]:
+    """Connect a RecordingClient, log it in as C{nick}, forget its greeting events."""
+    client = RecordingClient(peer)
+    session = core.connect(client, peer)
+    session.handle_line(nick)
+    client.take()
+    return client, session
+
+
+class LineConnection:
+    """One line-protocol connection on a StringTransport: feed bytes in, read lines out."""
+
+    def __init__(self, factory: LineChatFactory, port: int = 40000) -> None:
+        self.transport = StringTransportWithDisconnection(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
+        self.protocol: LineChatProtocol = factory.buildProtocol(self.transport.getPeer())
+        self.transport.protocol = self.protocol
+        self.protocol.makeConnection(self.transport)
+
+    def send(self, data: bytes | str) -> None:
+        """Feed C{data} to the protocol as one read (a str is UTF-8 encoded)."""
+        self.protocol.dataReceived(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def lines(self) -> list[str]:
+        """Return the lines written since the last call (CRLF checked and removed) and clear them."""
+        raw = self.transport.value()
+        self.transport.clear()
+        assert raw == b"" or raw.endswith(b"\r\n"), raw
+        return [line for line in raw.decode("utf-8").split("\r\n")[:-1]]
+
+
+def make_line_factory(max_line: int = 4096) -> tuple[LineChatFactory, ChatService, Clock]:
+    """Return a line factory over a fresh core on a fake clock."""
+    core, clock = make_core()
+    return LineChatFactory(core, max_line=max_line), core, clock
+
+
+def line_user(factory: LineChatFactory, nick: str, port: int = 40000) -> LineConnection:
+    """Return a line connection already logged in as C{nick}, its greeting read and cleared."""
+    connection = LineConnection(factory, port)
+    connection.send(nick + "\n")
+    connection.lines()
+    return connection
