@@ -1,0 +1,229 @@
+"""
+The terminal client: ``python -m chat_twisted.client [--host H] [--port P] [--nick N]``.
+
+Three parts: L{ServerSide} speaks the line protocol to the server, L{TerminalSide} reads what
+the user types on Twisted's stdio transport and shows server lines, and L{ChatClient} joins the
+two and decides when the program ends and with which exit status. Each side writes only to its
+own transport. Works the same when stdin is a pipe: lines are sent, C{/quit} follows at the end
+of input, and the program exits 0 once the server has answered and closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from twisted.internet import stdio
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.interfaces import IDelayedCall, IHalfCloseableProtocol, IReactorTime
+from twisted.internet.protocol import Factory, connectionDone
+from twisted.internet.task import react
+from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chat_twisted.model import sanitise
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+
+#: How long to wait for the server to close after our C{/quit} before closing ourselves.
+QUIT_GRACE_SECONDS = 5.0
+
+
+class ChatClient:
+    """
+    Joins one terminal and one server connection.
+
+    Owns the exit status: C{done} fires with 0 when the server closes after our C{/quit}, and
+    with 1 (after C{error} names the reason) when the server goes away on its own.
+    """
+
+    def __init__(self, clock: IReactorTime, nick: str | None = None) -> None:
+        self.clock = clock
+        self.nick = nick
+        self.done: Deferred[int] = Deferred()
+        self.error: str | None = None
+        self.server: ServerSide | None = None
+        self.terminal: TerminalSide | None = None
+        self._unshown: list[str] = []
+        self._quit_sent = False
+        self._quit_timer: IDelayedCall | None = None
+
+    # --- the server side ---------------------------------------------------------------------
+
+    def server_connected(self, server: ServerSide) -> None:
+        """The connection is up: send the nickname if one was given."""
+        self.server = server
+        if self.nick:
+            server.send_line(self.nick.encode("utf-8"))
+
+    def server_line(self, text: str) -> None:
+        """Show one line from the server (held back until the terminal is attached)."""
+        if self.terminal is None:
+            self._unshown.append(text)
+        else:
+            self.terminal.show(text)
+
+    def server_gone(self) -> None:
+        """The server closed the connection: finish, successfully only if we had said /quit."""
+        if self._quit_timer is not None and self._quit_timer.active():
+            self._quit_timer.cancel()
+        if self._quit_sent:
+            self._finish(0)
+        else:
+            self._finish(1, "the server closed the connection")
+
+    # --- the terminal side -------------------------------------------------------------------
+
+    def terminal_attached(self, terminal: TerminalSide) -> None:
+        """Start showing server lines on C{terminal}, those that arrived before it first."""
+        self.terminal = terminal
+        for text in self._unshown:
+            terminal.show(text)
+        self._unshown = []
+
+    def typed(self, line: bytes) -> None:
+        """Send one line the user typed; note a C{/quit} so the server's close counts as success."""
+        if self.server is None or self._quit_sent:
+            return
+        if line.strip().lower().split(b" ", 1)[0] == b"/quit":
+            self._quit_sent = True
+        self.server.send_line(line)
+
+    def input_ended(self) -> None:
+        """End of input: say C{/quit} (once) and wait, for a bounded time, for the server to close."""
+        if self.server is None or self.done.called:
+            return
+        if not self._quit_sent:
+            self._quit_sent = True
+            self.server.send_line(b"/quit")
+        self._quit_timer = self.clock.callLater(QUIT_GRACE_SECONDS, self.server.close)
+
+    # --- the end -----------------------------------------------------------------------------
+
+    def _finish(self, status: int, error: str | None = None) -> None:
+        if self.done.called:
+            return
+        self.error = error
+        if self.terminal is None:
+            self.done.callback(status)
+        else:
+            self.terminal.close().addCallback(lambda _: self.done.callback(status))
+
+
+class ServerSide(LineReceiver):
+    """The connection to the chat server: lines in, to L{ChatClient}; typed lines out, CRLF-ended."""
+
+    delimiter = b"\n"
+    MAX_LENGTH = 1 << 20
+
+    def __init__(self, client: ChatClient) -> None:
+        self.client = client
+
+    def connectionMade(self) -> None:
+        """Report the connection to the client."""
+        self.client.server_connected(self)
+
+    def lineReceived(self, line: bytes) -> None:
+        """Pass one server line on, decoded and stripped of anything that could drive the terminal."""
+        text = line.rstrip(b"\r").decode("utf-8", errors="replace")
+        self.client.server_line(sanitise(text))
+
+    def send_line(self, line: bytes) -> None:
+        """Write one line to the server."""
+        self.transport.write(line.rstrip(b"\r") + b"\r\n")
+
+    def close(self) -> None:
+        """Close the connection to the server."""
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """Report that the server is gone."""
+        self.client.server_gone()
+
+
+@implementer(IHalfCloseableProtocol)
+class TerminalSide(LineReceiver):
+    """
+    The user's side on stdin/stdout: typed lines go to L{ChatClient}; server lines are printed.
+
+    Half-closeable, so the end of input (Ctrl-D or the end of a pipe) still lets the server's
+    last replies be printed.
+    """
+
+    delimiter = b"\n"
+    MAX_LENGTH = 1 << 20
+
+    def __init__(self, client: ChatClient) -> None:
+        self.client = client
+        self._closed: Deferred[None] = Deferred()
+
+    def connectionMade(self) -> None:
+        """Attach to the client."""
+        self.client.terminal_attached(self)
+
+    def lineReceived(self, line: bytes) -> None:
+        """Hand one typed line to the client."""
+        self.client.typed(line)
+
+    def show(self, text: str) -> None:
+        """Print one line from the server."""
+        self.transport.write(text.encode("utf-8") + b"\n")
+
+    def readConnectionLost(self) -> None:
+        """End of input."""
+        self.client.input_ended()
+
+    def writeConnectionLost(self) -> None:
+        """Standard output was closed; nothing more can be shown, so nothing to do."""
+
+    def close(self) -> Deferred[None]:
+        """Flush standard output and close; the Deferred fires once that is done."""
+        self.transport.loseConnection()
+        return self._closed
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """Standard input and output are both closed."""
+        if not self._closed.called:
+            self._closed.callback(None)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse the client's command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m chat_twisted.client",
+        description="Chat on a chat_twisted server from this terminal (or a pipe).",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"server host name or address [{DEFAULT_HOST}]")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"server port [{DEFAULT_PORT}]")
+    parser.add_argument("--nick", help="nickname to send on connecting (else the first line typed)")
+    return parser.parse_args(argv)
+
+
+async def run(reactor: object, argv: Sequence[str]) -> None:
+    """Connect, chat until the end, and raise C{SystemExit} with the exit status."""
+    options = parse_args(argv)
+    client = ChatClient(clock=reactor, nick=options.nick)  # type: ignore[arg-type]
+    endpoint = HostnameEndpoint(reactor, options.host, options.port, timeout=10)
+    try:
+        await endpoint.connect(Factory.forProtocol(lambda: ServerSide(client)))
+    except Exception as error:
+        print(f"chat: cannot connect to {options.host}:{options.port}: {error}", file=sys.stderr)
+        raise SystemExit(1)
+    stdio.StandardIO(TerminalSide(client), reactor=reactor)  # type: ignore[arg-type]
+    status = await client.done
+    if client.error:
+        print(f"chat: {client.error}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of C{python -m chat_twisted.client}."""
+    react(run, [sys.argv[1:] if argv is None else list(argv)])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""
+Helpers for end-to-end tests: the real ``twistd -n chat`` in a subprocess on 127.0.0.1 port 0,
+and blocking socket clients whose every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+#: The longest any single wait in an end-to-end test may take, in seconds.
+WAIT = 10.0
+
+_LISTENING = re.compile(r"chat server listening on 127\.0\.0\.1:(\d+)")
+
+
+def twistd_command() -> list[str]:
+    """Return the command that runs the installed twistd with this interpreter."""
+    script = Path(sys.executable).parent / "twistd"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
+class ServerProcess:
+    """A running ``twistd -n chat`` listening on 127.0.0.1 at an ephemeral port."""
+
+    def __init__(self, workdir: Path, extra_args: Sequence[str] = ()) -> None:
+        self.workdir = workdir
+        self.log_path = workdir / "server.log"
+        command = twistd_command() + [
+            "-n", "--pidfile=", "--logfile", str(self.log_path), "chat",
+            "--port", "tcp:0:interface=127.0.0.1", "--db", str(workdir / "chat.sqlite3"),
+            *extra_args,
+        ]
+        self.process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL)
+        self.port = int(self.wait_for_log(_LISTENING).group(1))
+
+    def log_text(self) -> str:
+        """Return what the server has logged so far."""
+        return self.log_path.read_text("utf-8") if self.log_path.exists() else ""
+
+    def wait_for_log(self, pattern: re.Pattern[str]) -> re.Match[str]:
+        """Wait (bounded) until the server's log matches C{pattern}; return the match."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            match = pattern.search(self.log_text())
+            if match:
+                return match
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited with {self.process.returncode}:\n{self.log_text()}")
+            time.sleep(0.05)
+        raise AssertionError(f"server log never matched {pattern.pattern!r}:\n{self.log_text()}")
+
+    def stop(self) -> int:
+        """Stop the server with SIGTERM (bounded wait, then SIGKILL) and return its exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(WAIT)
+        return self.process.returncode
+
+
+class SocketClient:
+    """A raw TCP client, as ``nc`` would be: send lines, read CRLF-ended lines with a deadline."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        self._buffer = b""
+        self.seen: list[str] = []
+
+    def send(self, data: str | bytes) -> None:
+        """Send C{data} as it is (a str is UTF-8 encoded)."""
+        self.sock.sendall(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def read_line(self, deadline: float) -> str | None:
+        """Return the next line (CRLF checked and removed), or None when the server closed."""
+        while b"\r\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"timed out; lines so far: {self.seen}")
+            self.sock.settimeout(remaining)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\r\n", 1)
+        line = raw.decode("utf-8")
+        self.seen.append(line)
+        return line
+
+    def expect(self, wanted: str | Callable[[str], bool]) -> list[str]:
+        """Read lines until one contains C{wanted} (or satisfies it); return the lines read."""
+        matches = wanted if callable(wanted) else (lambda line: wanted in line)
+        deadline = time.monotonic() + WAIT
+        lines = []
+        while True:
+            line = self.read_line(deadline)
+            if line is None:
+                raise AssertionError(f"server closed before {wanted!r}; lines: {self.seen}")
+            lines.append(line)
+            if matches(line):
+                return lines
+
+    def expect_closed(self) -> list[str]:
+        """Read until the server closes the connection; return the lines read before that."""
+        deadline = time.monotonic() + WAIT
+        lines = []
+        while (line := self.read_line(deadline)) is not None:
+            lines.append(line)
+        return lines
+
+    def login(self, nick: str) -> None:
+        """Answer the greeting with C{nick} and wait for the welcome."""
+        self.expect("nickname")
+        self.send(nick + "\n")
+        self.expect(f"{nick} joined lobby")
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.sock.close()
+
+
+def run_client(port: int, stdin: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run C{python -m chat_twisted.client} against C{port} with C{stdin} piped in (bounded)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, "-m", "chat_twisted.client", "--port", str(port), *args],
+        input=stdin, capture_output=True, timeout=WAIT * 2, env=env,
+    )
