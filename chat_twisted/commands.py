@@ -47,8 +47,8 @@ def parse_line(line: str) -> Request:
     if line.startswith("//"):
         return Message(line[1:])
     if line.startswith("/") and len(line) > 1 and not line[1].isspace():
-        name, _, args = line[1:].partition(" ")
-        return Command(name.lower(), args.strip())
+        name, *rest = line[1:].split(None, 1)
+        return Command(name.lower(), rest[0].strip() if rest else "")
     return Message(line)
 
 

@@ -242,7 +242,7 @@ class ChatService(Service):
     def cmd_me(self, session: Session, args: str) -> None:
         """C{/me TEXT}: an action shown to the room."""
         text = sanitise(args)
-        if not text:
+        if not text.strip():
             raise BadArguments("usage: /me TEXT")
         assert session.room is not None and session.nick is not None
         self._broadcast(session.room, Action(session.room.name, session.nick, text, self.clock.seconds()))

@@ -24,3 +24,45 @@ class IChatClient(Interface):
 
     def close():  # type: ignore[no-untyped-def]
         """Close the connection once what was delivered before has been written."""
+
+
+class IChatStore(Interface):
+    """
+    Where the core keeps what must outlive a restart: room history, accounts and private
+    messages for offline users. Every method returns a Deferred; keys are the core's
+    case-folded names (L{chat_twisted.model.name_key}). Implementations: the in-memory store
+    (tests, and the fake every contract test also runs against) and SQLite; PostgreSQL later.
+    """
+
+    def start():  # type: ignore[no-untyped-def]
+        """Open the store and bring its schema up to date. Fires with None when ready."""
+
+    def stop():  # type: ignore[no-untyped-def]
+        """Finish every pending write, then close. Fires with None when closed."""
+
+    def append_message(room_key, message):  # type: ignore[no-untyped-def]
+        """
+        Add a L{StoredMessage} to the history of room C{room_key}. Fires once it is durably
+        stored; appends fire in the order they were made.
+        """
+
+    def recent_messages(room_key, limit):  # type: ignore[no-untyped-def]
+        """Fire with a list of at most C{limit} newest messages of C{room_key}, oldest first."""
+
+    def get_account(nick_key):  # type: ignore[no-untyped-def]
+        """Fire with the L{Account} registered under C{nick_key}, or None."""
+
+    def create_account(nick_key, account):  # type: ignore[no-untyped-def]
+        """Register C{account}; fire with True, or False if C{nick_key} is already registered."""
+
+    def set_password_hash(nick_key, password_hash):  # type: ignore[no-untyped-def]
+        """Replace the password hash of an existing account. Fires with None."""
+
+    def queue_offline(recipient_key, message, limit):  # type: ignore[no-untyped-def]
+        """
+        Keep an L{OfflineMessage} for C{recipient_key}. Fires with True, or False when that
+        recipient already has C{limit} messages waiting (nothing is stored then).
+        """
+
+    def take_offline(recipient_key):  # type: ignore[no-untyped-def]
+        """Fire with every message waiting for C{recipient_key}, oldest first, and forget them."""

@@ -33,9 +33,13 @@ _ESCAPE_SEQUENCE = re.compile(
 # overrides and isolates, zero-width characters, ...), line and paragraph separators, surrogates.
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
+# Kept although they are format characters: tab, and the zero-width (non-)joiner that emoji
+# sequences and scripts such as Persian and the Indic ones need to be written correctly.
+_KEPT = frozenset("\t\u200c\u200d")
+
 
 def _is_safe(char: str) -> bool:
-    return char == "\t" or unicodedata.category(char) not in _UNSAFE_CATEGORIES
+    return char in _KEPT or unicodedata.category(char) not in _UNSAFE_CATEGORIES
 
 
 def sanitise(text: str) -> str:
@@ -43,7 +47,8 @@ def sanitise(text: str) -> str:
     Return C{text} with every terminal escape sequence and unsafe character removed.
 
     Removed: C0 controls except tab, DEL, C1 controls, ESC sequences, and Unicode format and
-    separator characters (bidi overrides and isolates, zero-width characters, U+2028/U+2029).
+    separator characters (bidi overrides and isolates, zero-width space and no-break space,
+    U+2028/U+2029), except the zero-width joiner and non-joiner that emoji and scripts need.
     Printable text, including any script and emoji, is kept as it is.
     """
     if text.isprintable():
@@ -241,3 +246,36 @@ class ErrorReply(Event):
     """Something the user asked for could not be done; the connection stays open."""
 
     text: str
+
+
+# --- Records: what the core keeps in its store. -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One line of a room's history: C{kind} is C{"say"}, C{"action"} or C{"topic"}."""
+
+    room: str
+    kind: str
+    sender: str
+    text: str
+    when: float
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A registered nickname and the Argon2id hash of its password."""
+
+    nick: str
+    password_hash: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineMessage:
+    """A private message kept for a registered user who was offline when it was sent."""
+
+    sender: str
+    recipient: str
+    text: str
+    when: float
