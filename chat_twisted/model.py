@@ -72,7 +72,7 @@ def check_name(name: str, what: str) -> str:
     if not name:
         raise InvalidName(f"{what} must not be empty")
     if len(name) > MAX_NAME_LENGTH:
-        raise InvalidName(f"{what} {name[:MAX_NAME_LENGTH]!r}... is longer than {MAX_NAME_LENGTH} characters")
+        raise InvalidName(f"{what} {sanitise(name)[:MAX_NAME_LENGTH]!r}... is longer than {MAX_NAME_LENGTH} characters")
     if not _NAME_PATTERN.match(name):
         shown = sanitise(name)
         if name[0].isdigit() or name[0] == "-":
@@ -173,7 +173,7 @@ class PrivateMessage(Event):
 
 @dataclass(frozen=True, slots=True)
 class TopicChanged(Event):
-    """C{nick} set the topic of C{room} to C{topic} (empty: cleared); sent to the room."""
+    """C{nick} set the topic of C{room} to C{topic}; sent to the room."""
 
     room: str
     nick: str

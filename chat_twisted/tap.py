@@ -54,26 +54,25 @@ class Options(usage.Options):
         self["timezone"] = None
 
     def opt_port(self, value: str) -> None:
-        """Where to listen: a port number or a Twisted endpoint description
-        (tcp:5000:interface=127.0.0.1, ssl:5001:privateKey=key.pem:certKey=cert.pem,
-        unix:/run/chat.sock). Repeat to listen on several. [default: tcp:5000]"""
+        """Where to listen: a port number or a Twisted endpoint description (tcp:5000:interface=127.0.0.1, ssl:5001:privateKey=key.pem:certKey=cert.pem, unix:/run/chat.sock). Repeat to listen on several. [default: tcp:5000]"""  # noqa: E501
         description = endpoint_description(value)
         try:
-            serverFromString(None, description)
-        except (ValueError, KeyError, TypeError, OSError) as error:
+            endpoint = serverFromString(None, description)
+        except Exception as error:  # each endpoint parser raises its own kinds
             raise usage.UsageError(f"--port {value!r} is not a usable endpoint: {error}")
+        port = getattr(endpoint, "_port", 0)
+        if not 0 <= port <= 65535:
+            raise usage.UsageError(f"--port {value!r}: port numbers go from 0 to 65535")
         self["port"].append(description)
 
     opt_p = opt_port
 
     def opt_max_line(self, value: str) -> None:
-        """Longest line a client may send, in bytes; longer lines get an error and are dropped.
-        [default: 4096]"""
+        """Longest line a client may send, in bytes; longer lines get an error and are dropped. [default: 4096]"""  # noqa: E501
         self["max-line"] = _positive_int("--max-line", value, minimum=64)
 
     def opt_timezone(self, value: str) -> None:
-        """IANA time zone for message times and /time, e.g. UTC or Europe/Paris.
-        [default: the server's local zone]"""
+        """IANA time zone for message times and /time, e.g. UTC or Europe/Paris. [default: the server's local zone]"""  # noqa: E501
         try:
             self["timezone"] = ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):

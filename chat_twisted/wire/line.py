@@ -9,6 +9,7 @@ builds the protocols; no chat state lives in either.
 
 from __future__ import annotations
 
+import os
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory, connectionDone
 from twisted.logger import Logger
@@ -31,7 +32,8 @@ def describe_peer(address: IAddress) -> str:
     """Return C{address} as C{host:port} for logs, or the address's own text for other kinds."""
     host = getattr(address, "host", None)
     if host is None:
-        return str(getattr(address, "name", None) or address)
+        name = getattr(address, "name", None)
+        return os.fsdecode(name) if name else str(address)
     return f"{host}:{address.port}"  # type: ignore[attr-defined]
 
 

@@ -1,0 +1,253 @@
+"""
+Tests for the ``twistd chat`` command line (chat_twisted.tap) and its plugin registration.
+
+Listening goes through MemoryReactor, so no socket is ever opened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo
+
+import pytest
+from twisted.application.service import IServiceMaker, MultiService
+from twisted.internet.error import CannotListenError
+from twisted.internet.testing import EventLoggingObserver, MemoryReactor
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.plugin import getPlugins
+from twisted.python import usage
+
+from chat_twisted import tap
+from chat_twisted.core import ChatService
+from chat_twisted.wire.line import DEFAULT_MAX_LINE, LineChatFactory
+
+
+def parse(*args: str) -> tap.Options:
+    """Return tap.Options parsed from C{args}."""
+    options = tap.Options()
+    options.parseOptions(list(args))
+    return options
+
+
+def started(*args: str) -> tuple[MultiService, MemoryReactor]:
+    """Parse C{args}, build the service on a MemoryReactor and start it."""
+    reactor = MemoryReactor()
+    service = tap.makeService(parse(*args), reactor=reactor)
+    service.startService()
+    return service, reactor
+
+
+@pytest.fixture
+def logged() -> Iterator[EventLoggingObserver]:
+    """Every log event published while the test runs."""
+    observer = EventLoggingObserver()
+    globalLogPublisher.addObserver(observer)
+    yield observer
+    globalLogPublisher.removeObserver(observer)
+
+
+def messages(observer: EventLoggingObserver) -> list[str]:
+    """Return the formatted text of every event C{observer} saw."""
+    return [formatEvent(event) for event in observer]
+
+
+# --- Options ---------------------------------------------------------------------------------
+
+
+def test_defaults() -> None:
+    """With no arguments the server listens on tcp:5000 with the default line limit, local zone and database."""
+    options = parse()
+    assert options["port"] == ["tcp:5000"]
+    assert options["max-line"] == DEFAULT_MAX_LINE
+    assert options["timezone"] is None
+    assert options["db"] == "chat.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("6000", "tcp:6000"),
+        (" 6001 ", "tcp:6001"),
+        ("tcp:5000:interface=127.0.0.1", "tcp:5000:interface=127.0.0.1"),
+        ("unix:/tmp/x.sock", "unix:/tmp/x.sock"),
+    ],
+)
+def test_port_accepts_numbers_and_endpoints(given: str, expected: str) -> None:
+    """--port turns a bare number into tcp:N and keeps an endpoint description as given."""
+    assert parse("--port", given)["port"] == [expected]
+
+
+def test_port_can_be_repeated() -> None:
+    """Repeating --port (or -p) listens on each endpoint, in order, without the default."""
+    options = parse("--port", "5001", "-p", "unix:/tmp/x.sock", "--port=tcp:5002:interface=127.0.0.1")
+    assert options["port"] == ["tcp:5001", "unix:/tmp/x.sock", "tcp:5002:interface=127.0.0.1"]
+
+
+def test_ports_are_not_shared_between_options() -> None:
+    """Each Options instance starts with its own empty port list."""
+    parse("--port", "5001")
+    assert parse()["port"] == ["tcp:5000"]
+
+
+@pytest.mark.parametrize("given", ["bogus:1", "tcp:abc", "tcp:", "tcp:5000:colour=blue", ""])
+def test_invalid_port_is_a_usage_error(given: str) -> None:
+    """An endpoint description that cannot be parsed is reported as a usage error."""
+    with pytest.raises(usage.UsageError, match="--port"):
+        parse("--port", given)
+
+
+def test_ssl_port_with_missing_key_files_is_a_usage_error(tmp_path: Path) -> None:
+    """An ssl: endpoint whose key and certificate files don't exist is a usage error, not a traceback."""
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(usage.UsageError, match="--port"):
+        parse("--port", f"ssl:5001:privateKey={missing}:certKey={missing}")
+
+
+@pytest.mark.parametrize("given", ["tcp:99999", "70000"])
+def test_port_numbers_out_of_range_are_usage_errors(given: str) -> None:
+    """A port number above 65535 is refused when the options are parsed, not when listening."""
+    with pytest.raises(usage.UsageError, match="65535"):
+        parse("--port", given)
+
+
+@pytest.mark.parametrize(("given", "expected"), [("64", 64), ("100", 100), ("1048576", 1048576)])
+def test_max_line_accepts_whole_numbers_from_64(given: str, expected: int) -> None:
+    """--max-line takes a whole number of at least 64."""
+    assert parse("--max-line", given)["max-line"] == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "complaint"),
+    [
+        ("lots", "whole number"),
+        ("4.5", "whole number"),
+        ("", "whole number"),
+        ("63", "at least 64"),
+        ("-1", "at least 64"),
+    ],
+)
+def test_max_line_rejects_non_numbers_and_small_values(given: str, complaint: str) -> None:
+    """--max-line refuses anything that is not a whole number, or is below 64, with a usage error."""
+    with pytest.raises(usage.UsageError, match=complaint):
+        parse(f"--max-line={given}")
+
+
+@pytest.mark.parametrize("given", ["UTC", "Europe/Paris", "America/Argentina/Buenos_Aires"])
+def test_timezone_accepts_iana_names(given: str) -> None:
+    """--timezone takes an IANA zone name."""
+    assert parse("--timezone", given)["timezone"] == ZoneInfo(given)
+
+
+@pytest.mark.parametrize("given", ["Mars/Olympus_Mons", "Europe", "", "../etc/passwd", "/etc/localtime"])
+def test_timezone_rejects_unknown_zones(given: str) -> None:
+    """--timezone refuses an unknown, empty, relative or absolute-path zone name with a usage error."""
+    with pytest.raises(usage.UsageError, match="time zone"):
+        parse("--timezone", given)
+
+
+@pytest.mark.parametrize("args", [["--db", "here.sqlite3"], ["--db=here.sqlite3"], ["-d", "here.sqlite3"]])
+def test_db_can_be_given(args: list[str]) -> None:
+    """--db (or -d) names the database file."""
+    assert parse(*args)["db"] == "here.sqlite3"
+
+
+def test_help_mentions_every_option() -> None:
+    """The --help text documents --port, --db, --max-line and --timezone."""
+    text = tap.Options().getUsage()
+    for option in ["--port", "--db", "--max-line", "--timezone"]:
+        assert option in text
+
+
+# --- makeService -----------------------------------------------------------------------------
+
+
+def test_make_service_listens_on_each_tcp_port() -> None:
+    """Starting the service listens on every TCP --port, on its interface, with one LineChatFactory."""
+    _, reactor = started("--port", "5001", "--port", "tcp:5002:interface=127.0.0.1")
+    assert [(port, interface) for port, _, _, interface in reactor.tcpServers] == [(5001, ""), (5002, "127.0.0.1")]
+    factories = {id(factory): factory for _, factory, _, _ in reactor.tcpServers}
+    [factory] = factories.values()
+    assert isinstance(factory, LineChatFactory)
+
+
+def test_make_service_listens_on_the_default_port() -> None:
+    """With no --port the service listens on TCP port 5000 on every interface."""
+    _, reactor = started()
+    [(port, _, _, interface)] = reactor.tcpServers
+    assert (port, interface) == (5000, "")
+
+
+def test_make_service_passes_settings_to_factory_and_core() -> None:
+    """--max-line reaches the factory and --timezone the core, which is a child of the returned service."""
+    service, reactor = started("--max-line", "100", "--timezone", "Europe/Paris")
+    [(_, factory, _, _)] = reactor.tcpServers
+    assert factory.max_line == 100
+    assert factory.service.timezone == ZoneInfo("Europe/Paris")
+    assert factory.service in list(service)
+    assert isinstance(factory.service, ChatService) and factory.service.running
+
+
+def test_make_service_listens_on_unix_socket() -> None:
+    """A unix: --port shows up as a UNIX listener and opens no TCP port."""
+    _, reactor = started("--port", "unix:/tmp/x.sock")
+    [(address, factory, *_)] = reactor.unixServers
+    assert address == "/tmp/x.sock"
+    assert isinstance(factory, LineChatFactory)
+    assert reactor.tcpServers == []
+
+
+def test_make_service_does_not_listen_before_start() -> None:
+    """Building the service opens nothing; listening waits for startService."""
+    reactor = MemoryReactor()
+    tap.makeService(parse("--port", "5001"), reactor=reactor)
+    assert reactor.tcpServers == []
+
+
+def test_stop_service_stops_everything() -> None:
+    """stopService fires its Deferred at once and leaves the listener and the core stopped."""
+    service, _ = started("--port", "5001", "--port", "unix:/tmp/x.sock")
+    results: list[object] = []
+    service.stopService().addBoth(results.append)
+    assert len(results) == 1 and not isinstance(results[0], BaseException)
+    assert not any(child.running for child in service)
+    assert not service.running
+
+
+def test_listening_is_logged(logged: EventLoggingObserver) -> None:
+    """Each listener logs the address it got (MemoryReactor reports IPv4 ports on 0.0.0.0)."""
+    started("--port", "5001", "--port", "tcp:5002:interface=127.0.0.1")
+    listening = [text for text in messages(logged) if "listening on" in text]
+    assert listening == ["chat server listening on 0.0.0.0:5001", "chat server listening on 0.0.0.0:5002"]
+
+
+def test_listening_on_unix_socket_is_logged_as_its_path(logged: EventLoggingObserver) -> None:
+    """A UNIX listener logs its plain socket path."""
+    started("--port", "unix:/tmp/x.sock")
+    assert "chat server listening on /tmp/x.sock" in messages(logged)
+
+
+class RefusingReactor(MemoryReactor):
+    """A MemoryReactor on which every TCP port is already taken."""
+
+    def listenTCP(self, port, factory, backlog=50, interface=""):  # type: ignore[no-untyped-def]
+        raise CannotListenError(interface, port, OSError("address already in use"))
+
+
+def test_failure_to_listen_fails_start_up(logged: EventLoggingObserver) -> None:
+    """If a port cannot be opened, startService raises (so twistd stops) and nothing claims to be listening."""
+    service = tap.makeService(parse("--port", "5001"), reactor=RefusingReactor())
+    with pytest.raises(CannotListenError):
+        service.startService()
+    assert not [text for text in messages(logged) if "listening on" in text]
+
+
+# --- the twistd plugin -----------------------------------------------------------------------
+
+
+def test_plugin_is_found_as_chat() -> None:
+    """twistd finds exactly one service maker called "chat", built from tap.Options and tap.makeService."""
+    [maker] = [plugin for plugin in getPlugins(IServiceMaker) if plugin.tapname == "chat"]
+    assert maker.options is tap.Options
+    assert maker.makeService is tap.makeService
+    assert maker.description
