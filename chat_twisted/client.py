@@ -160,6 +160,7 @@ class TerminalSide(LineReceiver):
     def __init__(self, client: ChatClient) -> None:
         self.client = client
         self._closed: Deferred[None] = Deferred()
+        self._output_gone = False
 
     def connectionMade(self) -> None:
         """Attach to the client."""
@@ -178,10 +179,13 @@ class TerminalSide(LineReceiver):
         self.client.input_ended()
 
     def writeConnectionLost(self) -> None:
-        """Standard output was closed; nothing more can be shown, so nothing to do."""
+        """Standard output was closed (say, piped into C{head}): nothing more can be shown."""
+        self._output_gone = True
 
     def close(self) -> Deferred[None]:
         """Flush standard output and close; the Deferred fires once that is done."""
+        if self._output_gone and not self._closed.called:
+            self._closed.callback(None)
         self.transport.loseConnection()
         return self._closed
 
