@@ -216,7 +216,7 @@ async def run(reactor: object, argv: Sequence[str]) -> None:
         await endpoint.connect(Factory.forProtocol(lambda: ServerSide(client)))
     except Exception as error:
         print(f"chat: cannot connect to {options.host}:{options.port}: {error}", file=sys.stderr)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     stdio.StandardIO(TerminalSide(client), reactor=reactor)  # type: ignore[arg-type]
     status = await client.done
     if client.error:

@@ -28,12 +28,6 @@ class Command:
     name: str
     args: str
 
-    def words(self, count: int) -> list[str]:
-        """Split C{args} into at most C{count} whitespace-separated parts, the last one taking the rest."""
-        if not self.args:
-            return []
-        return self.args.split(None, count - 1)
-
 
 Request = Message | Command
 
@@ -62,7 +56,12 @@ HELP: tuple[HelpEntry, ...] = (
     HelpEntry("/part", "leave your room and go back to the lobby"),
     HelpEntry("/rooms", "list every room with its member count and topic"),
     HelpEntry("/topic [TEXT]", "show your room's topic, or set it to TEXT"),
+    HelpEntry("/history [N]", "replay the last N messages of your room (default 20, at most 500)"),
     HelpEntry("/time", "show the server's date and time"),
+    HelpEntry("/register PASSWORD", "register your nickname so that only you can use it"),
+    HelpEntry("/login NICK PASSWORD", "log in to a registered nickname"),
+    HelpEntry("/password OLD NEW", "change your password"),
+    HelpEntry("/logout", "log out and choose a nickname anew"),
     HelpEntry("/help", "show this list"),
     HelpEntry("/quit [REASON]", "leave the chat"),
     HelpEntry("//TEXT", "send a message that starts with /"),

@@ -37,3 +37,15 @@ class NoSuchUser(ChatError):
 
 class NotAllowed(ChatError):
     """The request is valid but not possible in the user's current state."""
+
+
+class WrongPassword(ChatError):
+    """A password did not match the account's."""
+
+
+class TooManyAttempts(ChatError):
+    """Too many recent failed logins for an account or an address; try again later."""
+
+
+class StoreFailed(ChatError):
+    """The store could not keep something; nothing was shown to anyone."""

@@ -47,7 +47,16 @@ class IChatStore(Interface):
         """
 
     def recent_messages(room_key, limit):  # type: ignore[no-untyped-def]
-        """Fire with a list of at most C{limit} newest messages of C{room_key}, oldest first."""
+        """
+        Fire with a list of at most C{limit} newest messages of C{room_key}, oldest first,
+        including every message appended before this call, even one whose append has not fired.
+        """
+
+    def room_topics():  # type: ignore[no-untyped-def]
+        """
+        Fire with a dict of every room's current topic by room key: the text of the newest
+        C{"topic"} message appended for that room.
+        """
 
     def get_account(nick_key):  # type: ignore[no-untyped-def]
         """Fire with the L{Account} registered under C{nick_key}, or None."""

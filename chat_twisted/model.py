@@ -102,6 +102,13 @@ class NickPrompt(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class PasswordPrompt(Event):
+    """C{nick} is registered: ask for its password (or another nickname)."""
+
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
 class Welcome(Event):
     """The connection is logged in as C{nick}; C{online} users are connected, including it."""
 
@@ -161,7 +168,7 @@ class PrivateMessage(Event):
     A private message from C{sender} to C{recipient}.
 
     Delivered to the recipient with C{echo} false, and to the sender, as the confirmation that it
-    was delivered, with C{echo} true.
+    was delivered, with C{echo} true. C{stored} marks one kept while the recipient was offline.
     """
 
     sender: str
@@ -169,6 +176,7 @@ class PrivateMessage(Event):
     text: str
     when: float
     echo: bool = False
+    stored: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +243,13 @@ class HelpText(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Notice(Event):
+    """A short confirmation for this user only ("password changed")."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Goodbye(Event):
     """The last line before the server closes the connection on C{/quit}."""
 
@@ -279,3 +294,15 @@ class OfflineMessage:
     recipient: str
     text: str
     when: float
+
+
+@dataclass(frozen=True, slots=True)
+class History(Event):
+    """
+    Earlier messages of C{room}, oldest first: the automatic replay on joining, or the answer to
+    C{/history} (C{requested} true, sent even when there are none).
+    """
+
+    room: str
+    messages: tuple[StoredMessage, ...]
+    requested: bool = False

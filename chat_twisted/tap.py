@@ -13,11 +13,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.threads import deferToThreadPool
 from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.logger import Logger
 from twisted.python import usage
 
-from chat_twisted.core import ChatService
+from chat_twisted.core import DEFAULT_JOIN_HISTORY, ChatService
+from chat_twisted.passwords import PasswordHasher
+from chat_twisted.store.sqlite import SqliteStore
 from chat_twisted.wire.line import DEFAULT_MAX_LINE, LineChatFactory, describe_peer
 
 log = Logger()
@@ -52,6 +55,7 @@ class Options(usage.Options):
         self["port"] = []
         self["max-line"] = DEFAULT_MAX_LINE
         self["timezone"] = None
+        self["join-history"] = DEFAULT_JOIN_HISTORY
 
     def opt_port(self, value: str) -> None:
         """Where to listen: a port number or a Twisted endpoint description (tcp:5000:interface=127.0.0.1, ssl:5001:privateKey=key.pem:certKey=cert.pem, unix:/run/chat.sock). Repeat to listen on several. [default: tcp:5000]"""  # noqa: E501
@@ -59,7 +63,7 @@ class Options(usage.Options):
         try:
             endpoint = serverFromString(None, description)
         except Exception as error:  # each endpoint parser raises its own kinds
-            raise usage.UsageError(f"--port {value!r} is not a usable endpoint: {error}")
+            raise usage.UsageError(f"--port {value!r} is not a usable endpoint: {error}") from None
         port = getattr(endpoint, "_port", 0)
         if not 0 <= port <= 65535:
             raise usage.UsageError(f"--port {value!r}: port numbers go from 0 to 65535")
@@ -71,12 +75,16 @@ class Options(usage.Options):
         """Longest line a client may send, in bytes; longer lines get an error and are dropped. [default: 4096]"""  # noqa: E501
         self["max-line"] = _positive_int("--max-line", value, minimum=64)
 
+    def opt_join_history(self, value: str) -> None:
+        """How many earlier messages a user is shown on entering a room; 0 turns it off. [default: 10]"""
+        self["join-history"] = _positive_int("--join-history", value, minimum=0)
+
     def opt_timezone(self, value: str) -> None:
         """IANA time zone for message times and /time, e.g. UTC or Europe/Paris. [default: the server's local zone]"""  # noqa: E501
         try:
             self["timezone"] = ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise usage.UsageError(f"--timezone {value!r} is not a known time zone")
+            raise usage.UsageError(f"--timezone {value!r} is not a known time zone") from None
 
     def postOptions(self) -> None:
         """Fill in the default listening port."""
@@ -88,7 +96,7 @@ def _positive_int(option: str, value: str, minimum: int = 1) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise usage.UsageError(f"{option} takes a whole number, not {value!r}")
+        raise usage.UsageError(f"{option} takes a whole number, not {value!r}") from None
     if number < minimum:
         raise usage.UsageError(f"{option} must be at least {minimum}")
     return number
@@ -119,7 +127,14 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
         reactor = default_reactor  # type: ignore[assignment]
     timezone: tzinfo | None = options["timezone"]
     top = MultiService()
-    core = ChatService(clock=reactor, timezone=timezone)  # type: ignore[arg-type]
+    hasher = PasswordHasher(lambda f, *args: deferToThreadPool(reactor, reactor.getThreadPool(), f, *args))
+    core = ChatService(
+        clock=reactor,  # type: ignore[arg-type]
+        store=SqliteStore(options["db"], reactor=reactor),
+        hasher=hasher,
+        timezone=timezone,
+        join_history=options["join-history"],
+    )
     core.setServiceParent(top)
     factory = LineChatFactory(core, max_line=options["max-line"])
     for description in options["port"]:

@@ -32,12 +32,13 @@ def twistd_command() -> list[str]:
 class ServerProcess:
     """A running ``twistd -n chat`` listening on 127.0.0.1 at an ephemeral port."""
 
-    def __init__(self, workdir: Path, extra_args: Sequence[str] = ()) -> None:
+    def __init__(self, workdir: Path, extra_args: Sequence[str] = (), log_name: str = "server.log") -> None:
         self.workdir = workdir
-        self.log_path = workdir / "server.log"
+        self.log_path = workdir / log_name
+        self.db_path = workdir / "chat.sqlite3"
         command = twistd_command() + [
             "-n", "--pidfile=", "--logfile", str(self.log_path), "chat",
-            "--port", "tcp:0:interface=127.0.0.1", "--db", str(workdir / "chat.sqlite3"),
+            "--port", "tcp:0:interface=127.0.0.1", "--db", str(self.db_path),
             *extra_args,
         ]
         self.process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL)
@@ -69,6 +70,23 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait(WAIT)
         return self.process.returncode
+
+    def kill(self) -> int:
+        """Kill the server with SIGKILL, as a crash would, and return its exit status (bounded wait)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(WAIT)
+        return self.process.returncode
+
+    def restart(self, extra_args: Sequence[str] = ()) -> ServerProcess:
+        """
+        Start another server on the same work directory and database (stop or kill this one
+        first); it logs to a file of its own, so its listening line is not confused with ours.
+        """
+        number = 2
+        while (self.workdir / f"server-{number}.log").exists():
+            number += 1
+        return ServerProcess(self.workdir, extra_args, log_name=f"server-{number}.log")
 
 
 class SocketClient:

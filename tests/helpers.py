@@ -8,7 +8,15 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransportWithDisconnection
 
+from typing import Any
+
+from argon2 import PasswordHasher as Argon2
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.python.failure import Failure
+
 from chat_twisted.core import ChatService
+from chat_twisted.passwords import PasswordHasher
+from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.line import LineChatFactory, LineChatProtocol
 from tests.fakes import RecordingClient
 
@@ -16,11 +24,19 @@ from tests.fakes import RecordingClient
 START = 1767323045.0
 
 
-def make_core(start: float = START) -> tuple[ChatService, Clock]:
-    """Return a ChatService in UTC on a fake clock set to C{start}."""
+def inline_hasher() -> PasswordHasher:
+    """A real Argon2id hasher with cheap parameters that hashes on the calling thread (tests only)."""
+    return PasswordHasher(maybeDeferred, Argon2(time_cost=1, memory_cost=64, parallelism=1))
+
+
+def make_core(start: float = START, **options: object) -> tuple[ChatService, Clock]:
+    """Return a ChatService in UTC on a fake clock set to C{start}, with an in-memory store."""
     clock = Clock()
     clock.advance(start)
-    return ChatService(clock=clock, timezone=timezone.utc), clock
+    options.setdefault("store", MemoryStore())
+    options.setdefault("hasher", inline_hasher())
+    options.setdefault("timezone", timezone.utc)
+    return ChatService(clock=clock, **options), clock  # type: ignore[arg-type]
 
 
 def logged_in(core: ChatService, nick: str, peer: str = "127.0.0.1:40000") -> tuple[RecordingClient, object]:
@@ -65,3 +81,12 @@ def line_user(factory: LineChatFactory, nick: str, port: int = 40000) -> LineCon
     connection.send(nick + "\n")
     connection.lines()
     return connection
+
+
+def success_result_of(d: Deferred[Any]) -> Any:
+    """Return the result of a Deferred that has already fired successfully."""
+    results: list[Any] = []
+    d.addBoth(results.append)
+    assert results, "the Deferred has not fired"
+    assert not isinstance(results[0], Failure), results[0]
+    return results[0]

@@ -45,20 +45,3 @@ def test_parse_line_command(line: str, expected: Request) -> None:
 def test_parse_line_command_tab_separated() -> None:
     """A tab between the command name and its arguments separates them like a space."""
     assert parse_line("/me\twaves") == Command("me", "waves")
-
-
-@pytest.mark.parametrize(
-    ("args", "count", "expected"),
-    [
-        ("", 2, []),
-        ("bob", 2, ["bob"]),
-        ("bob hi there", 2, ["bob", "hi there"]),
-        ("bob hi there", 1, ["bob hi there"]),
-        ("a  b\tc", 3, ["a", "b", "c"]),
-        ("a b", 5, ["a", "b"]),
-        ("bob  hi  there", 2, ["bob", "hi  there"]),
-    ],
-)
-def test_command_words(args: str, count: int, expected: list[str]) -> None:
-    """Command.words splits args at whitespace into at most C{count} parts, the last keeping the rest as typed."""
-    assert Command("x", args).words(count) == expected

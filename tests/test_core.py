@@ -20,6 +20,7 @@ from chat_twisted.model import (
     Event,
     Goodbye,
     HelpText,
+    History,
     Joined,
     Left,
     NickChanged,
@@ -29,6 +30,7 @@ from chat_twisted.model import (
     RoomSummary,
     Said,
     ServerTime,
+    StoredMessage,
     TopicChanged,
     TopicInfo,
     Welcome,
@@ -164,7 +166,7 @@ def test_other_command_before_login() -> None:
     """Any command but /nick and /quit before login is refused and the nickname asked for again."""
     core, _ = make_core()
     user = connect(core)
-    assert user.send("/WHO") == [ErrorReply("choose a nickname first (or /quit); /who can wait"), NickPrompt()]
+    assert user.send("/WHO") == [ErrorReply("choose a nickname first (or /login NICK PASSWORD, or /quit)"), NickPrompt()]
     assert core.online == 0
 
 
@@ -186,13 +188,14 @@ def test_login_announced_to_lobby() -> None:
 
 
 def test_login_shows_lobby_topic() -> None:
-    """A newcomer is shown the lobby's topic right after joining it."""
+    """A newcomer is shown the lobby's topic right after joining it, then its recent history."""
     core, _, (alice,) = chat("alice")
     alice.send("/topic be nice")
     assert connect(core).send("bob") == [
         Welcome("bob", 2, LOBBY),
         Joined(LOBBY, "bob"),
         TopicInfo(LOBBY, "be nice"),
+        History(LOBBY, (StoredMessage(LOBBY, "topic", "alice", "be nice", START),)),
     ]
 
 
@@ -309,9 +312,7 @@ def test_who_lists_room_sorted() -> None:
 )
 def test_time(zone: object, moment: datetime, expected: str) -> None:
     """/time gives the clock's time in the service's zone as ISO 8601 with its UTC offset."""
-    clock = Clock()
-    clock.advance(moment.timestamp())
-    core = ChatService(clock, ZoneInfo(zone) if isinstance(zone, str) else zone)  # type: ignore[arg-type]
+    core, _ = make_core(moment.timestamp(), timezone=ZoneInfo(zone) if isinstance(zone, str) else zone)
     (alice,) = login(core, "alice")
     assert alice.send("/time") == [ServerTime(expected)]
 
@@ -409,7 +410,11 @@ def test_join_shows_topic() -> None:
     alice.send("/join rust")
     alice.send("/topic crabs")
     clear(bob)
-    assert bob.send("/join rust") == [Joined("rust", "bob"), TopicInfo("rust", "crabs")]
+    assert bob.send("/join rust") == [
+        Joined("rust", "bob"),
+        TopicInfo("rust", "crabs"),
+        History("rust", (StoredMessage("rust", "topic", "alice", "crabs", START),)),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -451,14 +456,18 @@ def test_part_returns_to_lobby() -> None:
 
 
 def test_empty_rooms_disappear_but_lobby_stays() -> None:
-    """A room is forgotten, topic and all, when its last member leaves; the lobby stays even when empty."""
+    """An empty room leaves /rooms (the lobby stays even when empty) but gets its topic back when used again."""
     _, _, (alice,) = chat("alice")
     alice.send("/join rust")
     alice.send("/topic crabs")
     assert alice.send("/rooms") == [RoomList((RoomSummary(LOBBY, 0, ""), RoomSummary("rust", 1, "crabs")))]
     alice.send("/join go")
     assert alice.send("/rooms") == [RoomList((RoomSummary("go", 1, ""), RoomSummary(LOBBY, 0, "")))]
-    assert alice.send("/join rust") == [Joined("rust", "alice")]
+    assert alice.send("/join rust") == [
+        Joined("rust", "alice"),
+        TopicInfo("rust", "crabs"),
+        History("rust", (StoredMessage("rust", "topic", "alice", "crabs", START),)),
+    ]
 
 
 def test_rooms_lists_every_room() -> None:

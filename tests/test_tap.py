@@ -20,6 +20,7 @@ from twisted.python import usage
 
 from chat_twisted import tap
 from chat_twisted.core import ChatService
+from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.line import DEFAULT_MAX_LINE, LineChatFactory
 
 
@@ -36,6 +37,40 @@ def started(*args: str) -> tuple[MultiService, MemoryReactor]:
     service = tap.makeService(parse(*args), reactor=reactor)
     service.startService()
     return service, reactor
+
+
+@pytest.fixture(autouse=True)
+def opened_stores(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replace the SQLite store with the in-memory one and record the database paths asked for."""
+    paths: list[str] = []
+
+    def memory_store(path: str, reactor: object = None) -> MemoryStore:
+        paths.append(path)
+        return MemoryStore()
+
+    monkeypatch.setattr(tap, "SqliteStore", memory_store)
+    return paths
+
+
+def test_make_service_opens_the_database_named_by_db(opened_stores: list[str]) -> None:
+    """--db names the file the core's store opens."""
+    tap.makeService(parse("--db", "/var/lib/chat/chat.sqlite3"), reactor=MemoryReactor())
+    assert opened_stores == ["/var/lib/chat/chat.sqlite3"]
+
+
+def test_make_service_passes_join_history_to_the_core() -> None:
+    """--join-history reaches the core; 0 is allowed and turns the replay off."""
+    for given, expected in (("0", 0), ("25", 25)):
+        service = tap.makeService(parse("--join-history", given), reactor=MemoryReactor())
+        core = next(child for child in service if isinstance(child, ChatService))
+        assert core.join_history == expected
+
+
+def test_join_history_must_be_a_whole_number() -> None:
+    """--join-history refuses negative numbers and words."""
+    for given in ("-1", "ten"):
+        with pytest.raises(usage.UsageError, match="--join-history"):
+            parse("--join-history", given)
 
 
 @pytest.fixture

@@ -85,6 +85,7 @@ class LineChatProtocol(LineReceiver):
         self._session: Session | None = None
         self._discarding = False
         self._after_long_line = b""
+        self._gone = False
 
     # --- connection life ---------------------------------------------------------------------
 
@@ -97,6 +98,7 @@ class LineChatProtocol(LineReceiver):
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Tell the core this user is gone (a no-op after C{/quit})."""
         log.info("{peer} disconnected", peer=self.peer)
+        self._gone = True
         if self._session is not None:
             self._session.disconnected(CONNECTION_LOST)
 
@@ -104,7 +106,7 @@ class LineChatProtocol(LineReceiver):
 
     def dataReceived(self, data: bytes) -> None:
         """Frame C{data} into lines, skipping the rest of any over-long line."""
-        while data:
+        while True:
             if self._discarding:
                 _, newline, data = data.partition(b"\n")
                 if not newline:
@@ -112,6 +114,8 @@ class LineChatProtocol(LineReceiver):
                 self._discarding = False
             super().dataReceived(data)
             data, self._after_long_line = self._after_long_line, b""
+            if not data:
+                return
 
     def lineLengthExceeded(self, line: bytes) -> None:
         """Answer an over-long line with one error, drop it up to its LF, keep what follows."""
@@ -134,8 +138,18 @@ class LineChatProtocol(LineReceiver):
         except UnicodeDecodeError:
             self._send_error("line is not valid UTF-8; it was dropped")
             return
-        if self._session is not None:
-            self._session.handle_line(text)
+        if self._session is None:
+            return
+        handled = self._session.handle_line(text)
+        if not handled.called:
+            # Hold this connection's next lines until this one has taken effect (a login
+            # checking a password, say), so that each user's lines act in the order sent.
+            self.pauseProducing()
+            handled.addBoth(self._line_handled)
+
+    def _line_handled(self, result: object) -> None:
+        if not self._gone:
+            self.resumeProducing()
 
     # --- output: IChatClient -----------------------------------------------------------------
 

@@ -16,14 +16,18 @@ from chat_twisted.model import (
     Event,
     Goodbye,
     HelpText,
+    History,
     Joined,
     Left,
     NickChanged,
     NickPrompt,
+    Notice,
+    PasswordPrompt,
     PrivateMessage,
     RoomList,
     Said,
     ServerTime,
+    StoredMessage,
     TopicChanged,
     TopicInfo,
     Welcome,
@@ -37,6 +41,11 @@ SYSTEM = "* "
 def clock_time(when: float, timezone: tzinfo) -> str:
     """Return C{when} (seconds since the epoch) as C{HH:MM:SS} in C{timezone}."""
     return datetime.fromtimestamp(when, timezone).strftime("%H:%M:%S")
+
+
+def date_time(when: float, timezone: tzinfo) -> str:
+    """Return C{when} (seconds since the epoch) as C{YYYY-MM-DD HH:MM:SS} in C{timezone}."""
+    return datetime.fromtimestamp(when, timezone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _count(number: int, noun: str) -> str:
@@ -54,6 +63,11 @@ def _(event: NickPrompt, timezone: tzinfo) -> list[str]:
     if event.first:
         return [SYSTEM + "Welcome to chat_twisted! Please choose a nickname:"]
     return [SYSTEM + "Please choose a nickname:"]
+
+
+@render.register
+def _(event: PasswordPrompt, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}{event.nick} is registered. Password (or /nick NAME for another nickname):"]
 
 
 @render.register
@@ -91,6 +105,8 @@ def _(event: Action, timezone: tzinfo) -> list[str]:
 
 @render.register
 def _(event: PrivateMessage, timezone: tzinfo) -> list[str]:
+    if event.stored:
+        return [f"[{date_time(event.when, timezone)}] (private, while you were away) {event.sender}: {event.text}"]
     mark = f"(private to {event.recipient})" if event.echo else "(private)"
     return [f"[{clock_time(event.when, timezone)}] {mark} {event.sender}: {event.text}"]
 
@@ -132,6 +148,28 @@ def _(event: HelpText, timezone: tzinfo) -> list[str]:
     return [f"{SYSTEM}commands:"] + [
         f"{SYSTEM}  {entry.usage.ljust(width)}  {entry.description}" for entry in event.entries
     ]
+
+
+@render.register
+def _(event: Notice, timezone: tzinfo) -> list[str]:
+    return [SYSTEM + event.text]
+
+
+def _history_line(message: StoredMessage, timezone: tzinfo) -> str:
+    stamp = f"[history {date_time(message.when, timezone)}]"
+    if message.kind == "action":
+        return f"{stamp} * {message.sender} {message.text}"
+    if message.kind == "topic":  # not "* bob set the topic", which "/me set the topic" could fake
+        return f"{stamp} (topic) {message.sender}: {message.text}"
+    return f"{stamp} {message.sender}: {message.text}"
+
+
+@render.register
+def _(event: History, timezone: tzinfo) -> list[str]:
+    if not event.messages:
+        return [f"{SYSTEM}no messages in {event.room} yet"]
+    header = f"{SYSTEM}last {_count(len(event.messages), 'message')} in {event.room}:"
+    return [header] + [_history_line(message, timezone) for message in event.messages]
 
 
 @render.register

@@ -1,0 +1,78 @@
+"""
+One order for everything the core delivers, even when some deliveries wait for a commit.
+
+A room message may only be shown once it is stored, but what the core decides after it (a
+nick change, a join) must not overtake it. L{Outbox} runs each delivery in the order it was
+asked for, holding it behind any earlier one still waiting on its Deferred. Owned by the core;
+it calls the core's own delivery functions and touches no transport.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+log = Logger()
+
+
+class _Step:
+    __slots__ = ("action", "args")
+
+    def __init__(self, action: Callable[..., None] | None, args: tuple[Any, ...] = ()) -> None:
+        self.action = action  # None while still waiting
+        self.args = args
+
+
+class Outbox:
+    """Runs delivery actions in the order they were given, each after every earlier one."""
+
+    def __init__(self) -> None:
+        self._steps: deque[_Step] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """How many actions are held back (0 when everything has been run)."""
+        return len(self._steps)
+
+    def now(self, action: Callable[..., None], *args: Any) -> None:
+        """Run C{action(*args)} now, or as soon as everything asked for before it has run."""
+        if self._steps:
+            self._steps.append(_Step(action, args))
+        else:
+            self._run(action, args)
+
+    def after(
+        self,
+        waiting: Deferred[Any],
+        action: Callable[[Any], None],
+        failed: Callable[[Failure], None],
+    ) -> None:
+        """
+        Once C{waiting} fires, run C{action(result)} (or C{failed(failure)}) in this action's turn:
+        after everything asked for before it, and before everything asked for after it.
+        """
+        step = _Step(None)
+        self._steps.append(step)
+
+        def fired(result: Any) -> None:
+            step.action, step.args = (failed, (result,)) if isinstance(result, Failure) else (action, (result,))
+            self._drain()
+
+        waiting.addBoth(fired)
+
+    def _drain(self) -> None:
+        while self._steps and self._steps[0].action is not None:
+            step = self._steps.popleft()
+            self._run(step.action, step.args)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _run(action: Callable[..., None], args: tuple[Any, ...]) -> None:
+        try:
+            action(*args)
+        except Exception:
+            log.failure("a delivery action failed")

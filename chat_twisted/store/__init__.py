@@ -1,0 +1,1 @@
+"""Implementations of L{chat_twisted.interfaces.IChatStore}."""

@@ -1,0 +1,269 @@
+"""
+The default L{IChatStore}: one SQLite file in WAL mode, used from a single worker thread.
+
+All SQL lives in the C{_txn} functions below, which take a DB-API cursor and run in the worker
+thread (tests call them directly on C{sqlite3.connect(":memory:")}). L{SqliteStore} only queues
+work for them through C{twisted.enterprise.adbapi}, so the reactor thread never waits on disk.
+
+Messages are committed in groups: while one transaction is being written, new messages queue,
+and the next transaction writes all of them. Each append's Deferred fires after its transaction
+commits, in the order the appends were made.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.enterprise import adbapi
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorCore
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chat_twisted.interfaces import IChatStore
+from chat_twisted.model import Account, OfflineMessage, StoredMessage
+
+log = Logger()
+
+Cursor = Any  # a DB-API cursor
+
+#: Schema migrations, in order: migration N brings the schema from version N-1 to N.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE messages (
+               id INTEGER PRIMARY KEY,
+               room_key TEXT NOT NULL,
+               room TEXT NOT NULL,
+               kind TEXT NOT NULL,
+               sender TEXT NOT NULL,
+               body TEXT NOT NULL,
+               sent_at REAL NOT NULL)""",
+        "CREATE INDEX messages_by_room ON messages (room_key, id)",
+        """CREATE TABLE accounts (
+               nick_key TEXT PRIMARY KEY,
+               nick TEXT NOT NULL,
+               password_hash TEXT NOT NULL,
+               created_at REAL NOT NULL)""",
+        """CREATE TABLE offline_messages (
+               id INTEGER PRIMARY KEY,
+               recipient_key TEXT NOT NULL,
+               sender TEXT NOT NULL,
+               recipient TEXT NOT NULL,
+               body TEXT NOT NULL,
+               sent_at REAL NOT NULL)""",
+        "CREATE INDEX offline_by_recipient ON offline_messages (recipient_key, id)",
+    ),
+    (
+        """CREATE TABLE room_topics (
+               room_key TEXT PRIMARY KEY,
+               topic TEXT NOT NULL)""",
+        """INSERT INTO room_topics (room_key, topic)
+               SELECT room_key, body FROM messages WHERE id IN
+                   (SELECT MAX(id) FROM messages WHERE kind = 'topic' GROUP BY room_key)""",
+    ),
+)
+
+
+# --- SQL, run in the worker thread ----------------------------------------------------------
+
+
+def migrate_txn(cursor: Cursor) -> int:
+    """Apply every migration the database has not had yet, in one transaction; return the version."""
+    cursor.execute("BEGIN IMMEDIATE")
+    cursor.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    cursor.execute("SELECT MAX(version) FROM schema_version")
+    current = cursor.fetchone()[0] or 0
+    for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    return len(MIGRATIONS)
+
+
+def insert_messages_txn(cursor: Cursor, rows: Sequence[tuple[str, StoredMessage]]) -> None:
+    """Insert C{(room_key, message)} pairs, in order; a topic message also sets the room's topic."""
+    cursor.executemany(
+        "INSERT INTO messages (room_key, room, kind, sender, body, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [(key, m.room, m.kind, m.sender, m.text, m.when) for key, m in rows],
+    )
+    topics = [(key, m.text) for key, m in rows if m.kind == "topic"]
+    if topics:
+        cursor.executemany(
+            "INSERT INTO room_topics (room_key, topic) VALUES (?, ?)"
+            " ON CONFLICT (room_key) DO UPDATE SET topic = excluded.topic",
+            topics,
+        )
+
+
+def room_topics_txn(cursor: Cursor) -> dict[str, str]:
+    """Return every room's current topic by room key."""
+    cursor.execute("SELECT room_key, topic FROM room_topics")
+    return dict(cursor.fetchall())
+
+
+def recent_messages_txn(cursor: Cursor, room_key: str, limit: int) -> list[StoredMessage]:
+    """Return the newest C{limit} messages of a room, oldest first."""
+    cursor.execute(
+        "SELECT room, kind, sender, body, sent_at FROM messages"
+        " WHERE room_key = ? ORDER BY id DESC LIMIT ?",
+        (room_key, limit),
+    )
+    return [StoredMessage(*row) for row in reversed(cursor.fetchall())]
+
+
+def get_account_txn(cursor: Cursor, nick_key: str) -> Account | None:
+    """Return the account registered under C{nick_key}, or None."""
+    cursor.execute("SELECT nick, password_hash, created_at FROM accounts WHERE nick_key = ?", (nick_key,))
+    row = cursor.fetchone()
+    return Account(*row) if row else None
+
+
+def create_account_txn(cursor: Cursor, nick_key: str, account: Account) -> bool:
+    """Insert C{account} unless the key is taken; return whether it was inserted."""
+    cursor.execute(
+        "INSERT INTO accounts (nick_key, nick, password_hash, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (nick_key) DO NOTHING",
+        (nick_key, account.nick, account.password_hash, account.created),
+    )
+    return bool(cursor.rowcount == 1)
+
+
+def set_password_hash_txn(cursor: Cursor, nick_key: str, password_hash: str) -> None:
+    """Replace the password hash of an account."""
+    cursor.execute("UPDATE accounts SET password_hash = ? WHERE nick_key = ?", (password_hash, nick_key))
+
+
+def queue_offline_txn(cursor: Cursor, recipient_key: str, message: OfflineMessage, limit: int) -> bool:
+    """Keep C{message} unless C{limit} are waiting for the recipient; return whether it was kept."""
+    cursor.execute("SELECT COUNT(*) FROM offline_messages WHERE recipient_key = ?", (recipient_key,))
+    if cursor.fetchone()[0] >= limit:
+        return False
+    cursor.execute(
+        "INSERT INTO offline_messages (recipient_key, sender, recipient, body, sent_at) VALUES (?, ?, ?, ?, ?)",
+        (recipient_key, message.sender, message.recipient, message.text, message.when),
+    )
+    return True
+
+
+def take_offline_txn(cursor: Cursor, recipient_key: str) -> list[OfflineMessage]:
+    """Return and delete the messages waiting for C{recipient_key}, oldest first."""
+    cursor.execute(
+        "SELECT sender, recipient, body, sent_at FROM offline_messages WHERE recipient_key = ? ORDER BY id",
+        (recipient_key,),
+    )
+    messages = [OfflineMessage(*row) for row in cursor.fetchall()]
+    cursor.execute("DELETE FROM offline_messages WHERE recipient_key = ?", (recipient_key,))
+    return messages
+
+
+def configure_connection(connection: sqlite3.Connection) -> None:
+    """Set up a new connection: WAL journal, durable commits across process crashes, wait on locks."""
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute("PRAGMA busy_timeout = 5000")
+
+
+# --- The store ------------------------------------------------------------------------------
+
+
+@implementer(IChatStore)
+class SqliteStore:
+    """
+    History, accounts and offline messages in the SQLite file C{path}.
+
+    Owns one adbapi connection pool with a single connection (SQLite allows one writer), its
+    queue of messages waiting to be committed, and how many commits are under way.
+    """
+
+    def __init__(self, path: str, reactor: IReactorCore | None = None) -> None:
+        self.path = path
+        self._pool = adbapi.ConnectionPool(
+            "sqlite3", path, check_same_thread=False, cp_min=1, cp_max=1,
+            cp_openfun=configure_connection, cp_reactor=reactor,
+        )
+        self._queued: list[tuple[str, StoredMessage, Deferred[None]]] = []
+        self._writes_in_flight = 0
+
+    def start(self) -> Deferred[None]:
+        """Open the file (created if missing) and migrate its schema."""
+        self._pool.start()
+        d = self._pool.runInteraction(migrate_txn)
+        d.addCallback(lambda version: log.info("database {path} at schema version {version}",
+                                               path=self.path, version=version))
+        return d
+
+    def stop(self) -> Deferred[None]:
+        """Commit queued messages, wait for everything already asked of the database, then close."""
+        if self._queued:
+            self._write_queued()
+        # One connection runs every interaction in turn, so this one finishes last.
+        done = self._pool.runInteraction(lambda cursor: None)
+        done.addBoth(lambda _: self._pool.close())
+        return done
+
+    def append_message(self, room_key: str, message: StoredMessage) -> Deferred[None]:
+        """Queue C{message}; it is committed with whatever else is queued when the writer is free."""
+        committed: Deferred[None] = Deferred()
+        self._queued.append((room_key, message, committed))
+        if not self._writes_in_flight:
+            self._write_queued()
+        return committed
+
+    def _write_queued(self) -> None:
+        """Commit every queued message in one transaction."""
+        batch, self._queued = self._queued, []
+        self._writes_in_flight += 1
+        writing = self._pool.runInteraction(insert_messages_txn, [(key, message) for key, message, _ in batch])
+        writing.addBoth(self._written, batch)
+
+    def _written(self, result: None | Failure, batch: list[tuple[str, StoredMessage, Deferred[None]]]) -> None:
+        self._writes_in_flight -= 1
+        if isinstance(result, Failure):
+            log.failure("writing {count} messages failed", result, count=len(batch))
+        for _, _, committed in batch:
+            if isinstance(result, Failure):
+                committed.errback(result)
+            else:
+                committed.callback(None)
+        if self._queued and not self._writes_in_flight:
+            self._write_queued()
+
+    def _write_before_reading(self) -> None:
+        """Send queued messages to the database now, so that a read asked for next includes them."""
+        if self._queued:
+            self._write_queued()
+
+    def recent_messages(self, room_key: str, limit: int) -> Deferred[list[StoredMessage]]:
+        """Fire with the newest C{limit} messages of the room, oldest first."""
+        if limit <= 0:
+            return succeed([])
+        self._write_before_reading()
+        return self._pool.runInteraction(recent_messages_txn, room_key, limit)
+
+    def room_topics(self) -> Deferred[dict[str, str]]:
+        """Fire with every room's current topic by room key."""
+        self._write_before_reading()
+        return self._pool.runInteraction(room_topics_txn)
+
+    def get_account(self, nick_key: str) -> Deferred[Account | None]:
+        """Fire with the account registered under C{nick_key}, or None."""
+        return self._pool.runInteraction(get_account_txn, nick_key)
+
+    def create_account(self, nick_key: str, account: Account) -> Deferred[bool]:
+        """Register C{account}; fire with False if the key was taken."""
+        return self._pool.runInteraction(create_account_txn, nick_key, account)
+
+    def set_password_hash(self, nick_key: str, password_hash: str) -> Deferred[None]:
+        """Replace an account's password hash."""
+        return self._pool.runInteraction(set_password_hash_txn, nick_key, password_hash)
+
+    def queue_offline(self, recipient_key: str, message: OfflineMessage, limit: int) -> Deferred[bool]:
+        """Keep C{message} for an offline user unless C{limit} are waiting."""
+        return self._pool.runInteraction(queue_offline_txn, recipient_key, message, limit)
+
+    def take_offline(self, recipient_key: str) -> Deferred[list[OfflineMessage]]:
+        """Fire with, and delete, the messages waiting for C{recipient_key}."""
+        return self._pool.runInteraction(take_offline_txn, recipient_key)

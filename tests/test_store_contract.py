@@ -1,0 +1,248 @@
+"""
+The L{IChatStore} contract, run against every store: L{MemoryStore} (the reference, and the fake
+the core's tests rely on) and L{SqliteStore} on a file in C{tmp_path}.
+
+These tests run on the real global reactor through pytest-twisted, because SqliteStore works in a
+thread pool. Every wait is bounded by L{within}, so a lost Deferred fails the test instead of
+hanging it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import pytest_twisted
+from twisted.internet.defer import Deferred, gatherResults
+
+from chat_twisted.interfaces import IChatStore
+from chat_twisted.model import Account, OfflineMessage, StoredMessage
+from chat_twisted.store.memory import MemoryStore
+from chat_twisted.store.sqlite import SqliteStore
+
+T = TypeVar("T")
+
+#: Longest any single wait may take, in seconds.
+TIMEOUT = 10.0
+
+#: 2026-01-02 03:04:05 UTC.
+START = 1767323045.0
+
+#: Texts that must come back exactly as stored: emoji sequences, right-to-left scripts, quotes,
+#: SQL and format metacharacters. (NUL is not in any: the core never stores it.)
+UNICODE_TEXTS = [
+    "family 👩\u200d👩\u200d👧 and flag 🇳🇴 🎉",
+    "שלום עולם",
+    "مرحبا بالعالم",
+    "quotes ' \" ` « » „“ ’",
+    "Robert'); DROP TABLE messages;-- %s {} \\ ?",
+    "CJK 中文字符, combining e\u0301, astral 𝄞",
+]
+
+
+async def within(d: Deferred[T]) -> T:
+    """Wait for C{d}, failing with a timeout instead of hanging if it has not fired in L{TIMEOUT}."""
+    from twisted.internet import reactor
+
+    return await d.addTimeout(TIMEOUT, reactor)  # type: ignore[arg-type]
+
+
+def firing_order(deferreds: Iterable[Deferred[Any]]) -> list[int]:
+    """Return a list that receives each Deferred's position, in the order they fire."""
+    order: list[int] = []
+    for position, d in enumerate(deferreds):
+        d.addCallback(lambda _, position=position: order.append(position))
+    return order
+
+
+def message(text: str, room: str = "lobby", kind: str = "say", sender: str = "alice", n: int = 0) -> StoredMessage:
+    """Return a history record of C{room}, sent C{n} seconds after L{START}."""
+    return StoredMessage(room=room, kind=kind, sender=sender, text=text, when=START + n)
+
+
+def offline(text: str, n: int = 0) -> OfflineMessage:
+    """Return a private message from alice to bob, sent C{n} seconds after L{START}."""
+    return OfflineMessage(sender="alice", recipient="bob", text=text, when=START + n)
+
+
+def make_store(kind: str, tmp_path: Path) -> IChatStore:
+    """Return a new, not yet started store of C{kind}."""
+    if kind == "memory":
+        return MemoryStore()
+    return SqliteStore(str(tmp_path / "chat.sqlite"))
+
+
+@pytest_twisted.async_yield_fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[IChatStore]:
+    """A started store of each kind, stopped after the test."""
+    store = make_store(request.param, tmp_path)
+    await within(store.start())
+    yield store
+    await within(store.stop())
+
+
+class TestStoreContract:
+    """What every IChatStore does, whatever keeps the data."""
+
+    @pytest.mark.parametrize("limit, count", [(0, 0), (1, 1), (3, 3), (5, 5), (50, 5)])
+    @pytest_twisted.ensureDeferred
+    async def test_recent_messages_are_the_newest_of_that_room_oldest_first(
+        self, store: IChatStore, limit: int, count: int
+    ) -> None:
+        """recent_messages gives at most C{limit} of the room's newest messages, oldest first, none from other rooms."""
+        lobby = [message(f"lobby {n}", n=n) for n in range(5)]
+        for n, record in enumerate(lobby):
+            await within(store.append_message("lobby", record))
+            await within(store.append_message("other", message(f"other {n}", room="other", n=n)))
+
+        assert await within(store.recent_messages("lobby", limit)) == lobby[len(lobby) - count:]
+
+    @pytest_twisted.ensureDeferred
+    async def test_room_without_messages_has_no_history(self, store: IChatStore) -> None:
+        """A room nothing was appended to has an empty history."""
+        await within(store.append_message("lobby", message("hello")))
+
+        assert await within(store.recent_messages("elsewhere", 10)) == []
+
+    @pytest.mark.parametrize("count", [2, 200])
+    @pytest_twisted.ensureDeferred
+    async def test_appends_made_at_once_all_fire_in_order(self, store: IChatStore, count: int) -> None:
+        """Appends made without waiting all fire, in the order they were made, and are all readable afterwards."""
+        records = [message(f"line {n}", n=n) for n in range(count)]
+        appends = [store.append_message("lobby", record) for record in records]
+        order = firing_order(appends)
+
+        await within(gatherResults(appends))
+
+        assert order == list(range(count))
+        assert await within(store.recent_messages("lobby", count + 10)) == records
+
+    @pytest_twisted.ensureDeferred
+    async def test_recent_messages_includes_appends_not_yet_fired(self, store: IChatStore) -> None:
+        """recent_messages asked right after appends, without waiting for them, includes them."""
+        await within(store.append_message("lobby", message("already stored", n=0)))
+        records = [message(f"just sent {n}", n=n) for n in range(1, 4)]
+        appends = [store.append_message("lobby", record) for record in records]
+
+        recent = await within(store.recent_messages("lobby", 10))
+
+        assert recent[-3:] == records
+        await within(gatherResults(appends))
+
+    @pytest_twisted.ensureDeferred
+    async def test_room_topics_are_the_newest_topic_message_per_room(self, store: IChatStore) -> None:
+        """room_topics maps each room that had a topic message to the text of its newest one."""
+        assert await within(store.room_topics()) == {}
+        for n, (key, kind, text) in enumerate([
+            ("lobby", "topic", "first lobby topic"),
+            ("lobby", "say", "not a topic"),
+            ("lobby", "topic", "second lobby topic"),
+            ("lobby", "action", "waves"),
+            ("dev", "topic", "dev topic"),
+            ("quiet", "say", "no topic here"),
+        ]):
+            await within(store.append_message(key, message(text, room=key, kind=kind, n=n)))
+
+        assert await within(store.room_topics()) == {"lobby": "second lobby topic", "dev": "dev topic"}
+
+    @pytest_twisted.ensureDeferred
+    async def test_room_topics_includes_topics_not_yet_fired(self, store: IChatStore) -> None:
+        """room_topics asked right after topic appends, without waiting for them, reflects the newest one."""
+        appends = [
+            store.append_message("lobby", message(f"topic {n}", kind="topic", n=n)) for n in range(3)
+        ]
+
+        topics = await within(store.room_topics())
+
+        await within(gatherResults(appends))
+        assert topics == {"lobby": "topic 2"}
+
+    @pytest_twisted.ensureDeferred
+    async def test_missing_account_is_none(self, store: IChatStore) -> None:
+        """get_account fires with None for a nickname nobody registered."""
+        assert await within(store.get_account("nobody")) is None
+
+    @pytest_twisted.ensureDeferred
+    async def test_account_can_be_created_only_once(self, store: IChatStore) -> None:
+        """create_account fires True the first time and False for a taken key, which keeps the original account."""
+        original = Account(nick="Alice", password_hash="$argon2id$first", created=START)
+
+        assert await within(store.create_account("alice", original)) is True
+        assert await within(store.create_account("alice", Account("ALICE", "$argon2id$second", START + 1))) is False
+        assert await within(store.get_account("alice")) == original
+
+    @pytest_twisted.ensureDeferred
+    async def test_set_password_hash_replaces_only_the_hash(self, store: IChatStore) -> None:
+        """set_password_hash changes the account's hash and keeps its nickname and creation time."""
+        await within(store.create_account("alice", Account("Alice", "$argon2id$old", START)))
+
+        assert await within(store.set_password_hash("alice", "$argon2id$new")) is None
+        assert await within(store.get_account("alice")) == Account("Alice", "$argon2id$new", START)
+
+    @pytest.mark.parametrize("limit", [0, 1, 3])
+    @pytest_twisted.ensureDeferred
+    async def test_offline_messages_queue_up_to_limit(self, store: IChatStore, limit: int) -> None:
+        """queue_offline keeps messages until C{limit} are waiting, then refuses without storing."""
+        kept = [await within(store.queue_offline("bob", offline(f"pm {n}", n), limit)) for n in range(limit + 2)]
+
+        assert kept == [True] * limit + [False, False]
+        assert await within(store.take_offline("bob")) == [offline(f"pm {n}", n) for n in range(limit)]
+
+    @pytest_twisted.ensureDeferred
+    async def test_take_offline_gives_oldest_first_and_forgets(self, store: IChatStore) -> None:
+        """take_offline fires with the recipient's messages oldest first, leaves others' alone, and empties the queue."""
+        for n in range(3):
+            await within(store.queue_offline("bob", offline(f"pm {n}", n), 10))
+        await within(store.queue_offline("carol", OfflineMessage("alice", "carol", "for carol", START), 10))
+
+        assert await within(store.take_offline("bob")) == [offline(f"pm {n}", n) for n in range(3)]
+        assert await within(store.take_offline("bob")) == []
+        assert await within(store.queue_offline("bob", offline("again", 9), 1)) is True
+        assert await within(store.take_offline("carol")) == [OfflineMessage("alice", "carol", "for carol", START)]
+
+    @pytest_twisted.ensureDeferred
+    async def test_take_offline_for_unknown_recipient_is_empty(self, store: IChatStore) -> None:
+        """take_offline for someone with nothing waiting fires with an empty list."""
+        assert await within(store.take_offline("nobody")) == []
+
+    @pytest.mark.parametrize("text", UNICODE_TEXTS)
+    @pytest_twisted.ensureDeferred
+    async def test_unicode_text_round_trips(self, store: IChatStore, text: str) -> None:
+        """Messages, topics, offline messages and password hashes come back character for character."""
+        said = message(text)
+        topic = message(text, kind="topic", n=1)
+        await within(gatherResults([store.append_message("lobby", said), store.append_message("lobby", topic)]))
+        await within(store.queue_offline("bob", offline(text), 10))
+        await within(store.create_account("bob", Account("Bob", text, START)))
+
+        assert await within(store.recent_messages("lobby", 10)) == [said, topic]
+        assert await within(store.room_topics()) == {"lobby": text}
+        assert await within(store.take_offline("bob")) == [offline(text)]
+        assert await within(store.get_account("bob")) == Account("Bob", text, START)
+
+
+@pytest_twisted.ensureDeferred
+async def test_sqlite_stop_keeps_everything_appended(tmp_path: Path) -> None:
+    """After stop(), a new SqliteStore on the same file reads every message appended before it, even unawaited ones."""
+    first = make_store("sqlite", tmp_path)
+    await within(first.start())
+    await within(first.create_account("alice", Account("Alice", "$argon2id$hash", START)))
+    await within(first.queue_offline("bob", offline("while you were out"), 10))
+    records = [message(f"line {n}", n=n) for n in range(50)] + [message("last topic", kind="topic", n=50)]
+    appends = [first.append_message("lobby", record) for record in records]
+    order = firing_order(appends)
+
+    await within(first.stop())  # asked at once: most appends are still queued
+
+    assert order == list(range(len(records)))
+    second = make_store("sqlite", tmp_path)
+    await within(second.start())
+    try:
+        assert await within(second.recent_messages("lobby", 100)) == records
+        assert await within(second.room_topics()) == {"lobby": "last topic"}
+        assert await within(second.get_account("alice")) == Account("Alice", "$argon2id$hash", START)
+        assert await within(second.take_offline("bob")) == [offline("while you were out")]
+    finally:
+        await within(second.stop())
