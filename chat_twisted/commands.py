@@ -46,6 +46,17 @@ def parse_line(line: str) -> Request:
     return Message(line)
 
 
+#: Flood-control tokens a command costs; a message and any command not listed cost 1.
+_COSTS = {"history": 5.0, "join": 3.0, "part": 2.0, "nick": 3.0, "rooms": 2.0, "who": 2.0,
+          "register": 3.0, "login": 3.0, "password": 3.0, "msg": 1.0}
+
+
+def line_cost(line: str) -> float:
+    """Return how many flood-control tokens C{line} costs: 1 for a message, more for heavier commands."""
+    request = parse_line(line)
+    return _COSTS.get(request.name, 1.0) if isinstance(request, Command) else 1.0
+
+
 #: Every command a logged-in user can give, in the order C{/help} lists them.
 HELP: tuple[HelpEntry, ...] = (
     HelpEntry("/nick NEW", "change your nickname"),

@@ -15,7 +15,7 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -31,6 +31,7 @@ from chat_twisted.errors import (
     UnknownCommand,
 )
 from chat_twisted.interfaces import IChatClient, IChatStore
+from chat_twisted.limits import ConnectionLimits
 from chat_twisted.model import (
     LOBBY,
     Action,
@@ -50,6 +51,7 @@ from chat_twisted.model import (
     RoomList,
     RoomSummary,
     Said,
+    ServerShutdown,
     ServerTime,
     StoredMessage,
     TopicChanged,
@@ -75,6 +77,13 @@ DEFAULT_HISTORY = 20
 MAX_HISTORY = 500
 #: Private messages kept at most for one offline user.
 OFFLINE_LIMIT = 100
+#: Connection limits, unless configured otherwise.
+DEFAULT_MAX_CLIENTS = 10_000
+DEFAULT_MAX_PER_ADDRESS = 16
+#: Seconds a new connection has to choose a nickname, unless configured otherwise.
+DEFAULT_NICK_TIMEOUT = 60.0
+#: Seconds shutdown waits for connections to close after telling them.
+SHUTDOWN_GRACE = 3.0
 
 
 class Session:
@@ -87,7 +96,9 @@ class Session:
     changes its fields.
     """
 
-    __slots__ = ("client", "peer", "address", "nick", "room", "account", "pending_nick", "closed", "_service")
+    __slots__ = (
+        "client", "peer", "address", "nick", "room", "account", "pending_nick", "closed", "login_timer", "_service",
+    )
 
     def __init__(self, service: ChatService, client: IChatClient, peer: str) -> None:
         self._service = service
@@ -99,6 +110,7 @@ class Session:
         self.account: str | None = None
         self.pending_nick: str | None = None
         self.closed = False
+        self.login_timer: IDelayedCall | None = None
 
     def handle_line(self, line: str) -> Deferred[None]:
         """
@@ -134,6 +146,8 @@ class ChatService(Service):
     @param hasher: hashes and checks passwords (off the reactor thread).
     @param timezone: the zone times are shown in (the server's local zone if None).
     @param join_history: how many earlier messages a user is shown on entering a room (0: none).
+    @param limits: how many connections are admitted, in all and per address.
+    @param nick_timeout: seconds a connection may take to log in before it is closed.
     """
 
     def __init__(
@@ -143,12 +157,19 @@ class ChatService(Service):
         hasher: PasswordHasher,
         timezone: tzinfo | None = None,
         join_history: int = DEFAULT_JOIN_HISTORY,
+        limits: ConnectionLimits | None = None,
+        nick_timeout: float = DEFAULT_NICK_TIMEOUT,
     ) -> None:
         self.clock = clock
         self.store = store
         self.accounts = Accounts(store, hasher, clock)
         self.timezone: tzinfo = timezone or datetime.now().astimezone().tzinfo  # type: ignore[assignment]
         self.join_history = join_history
+        self.limits = limits or ConnectionLimits(DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_ADDRESS)
+        self.nick_timeout = nick_timeout
+        self._sessions: set[Session] = set()  # every admitted connection, logged in or not
+        self._shutting_down = False
+        self._all_gone: Deferred[None] | None = None
         self._users: dict[str, Session] = {}
         self._rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
         self._topics: dict[str, str] = {}  # by room key, kept while rooms are empty
@@ -179,17 +200,53 @@ class ChatService(Service):
             line_turn.callback(None)
 
     def stopService(self) -> Deferred[None]:
-        """Close the store once every pending write is done; the Deferred fires then."""
+        """
+        Tell every connection the server is shutting down and close it; once they are gone (or
+        after L{SHUTDOWN_GRACE} seconds), close the store after its pending writes. The
+        Deferred fires when all that is done.
+        """
         super().stopService()
-        return self.store.stop()
+        self._shutting_down = True
+        for session in list(self._sessions):
+            self._deliver(session, ServerShutdown())
+            self._outbox.now(session.client.close)
+        gone: Deferred[None] = succeed(None)
+        if self._sessions:
+            gone = self._all_gone = Deferred()
+            gone.addTimeout(SHUTDOWN_GRACE, self.clock, onTimeoutCancel=lambda result, timeout: None)
+        gone.addCallback(lambda _: self.store.stop())
+        return gone
 
     # --- what doors call ---------------------------------------------------------------------
 
     def connect(self, client: IChatClient, peer: str) -> Session:
-        """Start a session for a new connection and ask it for a nickname."""
+        """
+        Start a session for a new connection and ask it for a nickname. A connection over the
+        limits, or arriving during shutdown, gets one error and is closed; its session is closed.
+        """
         session = Session(self, client, peer)
+        refusal = "the server is shutting down" if self._shutting_down else self.limits.admit(session.address)
+        if refusal is not None:
+            session.closed = True
+            log.info("refused a connection from {peer}: {why}", peer=peer, why=refusal)
+            self._deliver(session, ErrorReply(refusal))
+            self._outbox.now(client.close)
+            return session
+        self._sessions.add(session)
+        self._start_login_timer(session)
         self._deliver(session, NickPrompt(first=True))
         return session
+
+    def _start_login_timer(self, session: Session) -> None:
+        if self.nick_timeout > 0:
+            session.login_timer = self.clock.callLater(self.nick_timeout, self._login_timed_out, session)
+
+    def _login_timed_out(self, session: Session) -> None:
+        session.login_timer = None
+        if session.nick is None and not session.closed:
+            self._deliver(session, ErrorReply(f"no nickname chosen within {self.nick_timeout:g} seconds"))
+            self.disconnect(session, "login timed out")
+            self._outbox.now(session.client.close)
 
     def handle_line(self, session: Session, line: str) -> Deferred[None]:
         """
@@ -219,9 +276,20 @@ class ChatService(Service):
         if session.closed:
             return
         session.closed = True
+        self._cancel_login_timer(session)
+        self._sessions.discard(session)
+        self.limits.release(session.address)
         if session.nick is not None:
             log.info("{nick} left ({reason})", nick=session.nick, reason=reason)
             self._log_out(session, reason)
+        if not self._sessions and self._all_gone is not None and not self._all_gone.called:
+            self._all_gone.callback(None)
+
+    @staticmethod
+    def _cancel_login_timer(session: Session) -> None:
+        if session.login_timer is not None and session.login_timer.active():
+            session.login_timer.cancel()
+        session.login_timer = None
 
     @property
     def online(self) -> int:
@@ -333,6 +401,7 @@ class ChatService(Service):
     def _log_in(self, session: Session, nick: str, account_key: str | None) -> None:
         self._claim_nick(session, nick)
         session.nick, session.account, session.pending_nick = nick, account_key, None
+        self._cancel_login_timer(session)
         self._users[name_key(nick)] = session
         log.info("{nick} logged in from {peer}", nick=nick, peer=session.peer)
         self._deliver(session, Welcome(nick, self.online, LOBBY))
@@ -597,6 +666,7 @@ class ChatService(Service):
         self._log_out(session, "logged out")
         self._deliver(session, Notice("you are logged out"))
         self._deliver(session, NickPrompt())
+        self._start_login_timer(session)
 
     # --- rooms -------------------------------------------------------------------------------
 
@@ -631,7 +701,8 @@ class ChatService(Service):
         session.room = None
         if not room.members and room.name != LOBBY:
             del self._rooms[room.key]
-        self._broadcast(room, Left(room.name, session.nick, reason))
+        if not self._shutting_down:  # everyone is told the server is going instead
+            self._broadcast(room, Left(room.name, session.nick, reason))
 
     # --- delivery ----------------------------------------------------------------------------
     # Everything shown to users passes through the outbox, so that nothing overtakes a room

@@ -6,6 +6,8 @@ Owned by the core; nothing here touches a transport.
 
 from __future__ import annotations
 
+import ipaddress
+
 from twisted.internet.interfaces import IReactorTime
 
 #: How many failing keys a FailureBackoff holds before it prunes stale ones.
@@ -88,3 +90,62 @@ class TokenBucket:
         self._updated = now
         self._tokens -= cost
         return 0.0 if self._tokens >= 0 else -self._tokens / self._rate
+
+
+def address_group(address: str, loopback: bool = True) -> str | None:
+    """
+    Return the group C{address} is counted in for per-address limits: the IPv4 address itself,
+    or the /64 network of an IPv6 address (one subscriber's usual share). None for what is not
+    an IP address (a UNIX socket path), and for loopback addresses unless C{loopback}.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback and not loopback:
+        return None
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class ConnectionLimits:
+    """
+    Admits connections up to C{max_total} in all and C{max_per_address} per address group
+    (see L{address_group}); loopback addresses are exempt from the per-address limit unless
+    C{limit_loopback}. Owns the count of admitted connections per group.
+    """
+
+    def __init__(self, max_total: int, max_per_address: int, limit_loopback: bool = False) -> None:
+        self.max_total = max_total
+        self.max_per_address = max_per_address
+        self.limit_loopback = limit_loopback
+        self.total = 0
+        self._per_group: dict[str, int] = {}
+
+    def admit(self, address: str) -> str | None:
+        """Count a new connection from C{address}; return None, or why it is refused (uncounted)."""
+        if self.total >= self.max_total:
+            return f"the server is full ({self.max_total} connections); try again later"
+        group = self._group(address)
+        if group is not None:
+            count = self._per_group.get(group, 0)
+            if count >= self.max_per_address:
+                return f"too many connections from your address (at most {self.max_per_address})"
+            self._per_group[group] = count + 1
+        self.total += 1
+        return None
+
+    def release(self, address: str) -> None:
+        """Forget one admitted connection from C{address}."""
+        self.total -= 1
+        group = self._group(address)
+        if group is not None:
+            remaining = self._per_group.pop(group) - 1
+            if remaining:
+                self._per_group[group] = remaining
+
+    def _group(self, address: str) -> str | None:
+        return address_group(address, loopback=self.limit_loopback)

@@ -257,6 +257,11 @@ class Goodbye(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ServerShutdown(Event):
+    """The server is stopping; the connection closes next."""
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorReply(Event):
     """Something the user asked for could not be done; the connection stays open."""
 

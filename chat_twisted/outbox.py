@@ -33,6 +33,7 @@ class Outbox:
 
     def __init__(self) -> None:
         self._steps: deque[_Step] = deque()
+        self._draining = False
 
     @property
     def waiting(self) -> int:
@@ -40,11 +41,12 @@ class Outbox:
         return len(self._steps)
 
     def now(self, action: Callable[..., None], *args: Any) -> None:
-        """Run C{action(*args)} now, or as soon as everything asked for before it has run."""
-        if self._steps:
-            self._steps.append(_Step(action, args))
-        else:
-            self._run(action, args)
+        """
+        Run C{action(*args)} now, or as soon as everything asked for before it has run, including
+        an action still running (so a delivery that causes another never has it overtake itself).
+        """
+        self._steps.append(_Step(action, args))
+        self._drain()
 
     def after(
         self,
@@ -66,9 +68,16 @@ class Outbox:
         waiting.addBoth(fired)
 
     def _drain(self) -> None:
-        while self._steps and self._steps[0].action is not None:
-            step = self._steps.popleft()
-            self._run(step.action, step.args)  # type: ignore[arg-type]
+        if self._draining:
+            return  # the loop below, further up the stack, will get to it
+        self._draining = True
+        try:
+            steps = self._steps
+            while steps and steps[0].action is not None:
+                step = steps.popleft()
+                self._run(step.action, step.args)  # type: ignore[arg-type]
+        finally:
+            self._draining = False
 
     @staticmethod
     def _run(action: Callable[..., None], args: tuple[Any, ...]) -> None:

@@ -7,6 +7,7 @@ C{--port} and returns them in one L{MultiService} for twistd to start and stop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -18,44 +19,104 @@ from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.logger import Logger
 from twisted.python import usage
 
-from chat_twisted.core import DEFAULT_JOIN_HISTORY, ChatService
+from chat_twisted.core import (
+    DEFAULT_JOIN_HISTORY,
+    DEFAULT_MAX_CLIENTS,
+    DEFAULT_MAX_PER_ADDRESS,
+    DEFAULT_NICK_TIMEOUT,
+    ChatService,
+)
+from chat_twisted.limits import ConnectionLimits
 from chat_twisted.passwords import PasswordHasher
+from chat_twisted.process import ProcessService
 from chat_twisted.store.sqlite import SqliteStore
-from chat_twisted.wire.line import DEFAULT_MAX_LINE, LineChatFactory, describe_peer
+from chat_twisted.wire.line import (
+    DEFAULT_BURST,
+    DEFAULT_MAX_INPUT,
+    DEFAULT_MAX_LINE,
+    DEFAULT_MAX_OUTPUT,
+    DEFAULT_RATE,
+    LineChatFactory,
+    describe_peer,
+)
 
 log = Logger()
 
 DEFAULT_PORT = "tcp:5000"
 DEFAULT_DB = "chat.sqlite3"
+#: Listen backlog for TCP and TLS ports: room for a burst of connections while the server is busy.
+BACKLOG = 1024
 
 
 def endpoint_description(value: str) -> str:
-    """Return C{value} as a server endpoint description: a bare port number becomes C{tcp:N}."""
+    """
+    Return C{value} as a server endpoint description: a bare port number becomes C{tcp:N}, and
+    TCP and TLS listeners get a listen backlog of L{BACKLOG} unless one is given.
+    """
     value = value.strip()
     if value.isdigit():
-        return f"tcp:{value}"
+        value = f"tcp:{value}"
+    if value.split(":", 1)[0] in ("tcp", "tcp6", "ssl") and "backlog=" not in value:
+        value += f":backlog={BACKLOG}"
     return value
 
 
+def _number(option: str, minimum: float, kind: type[int] | type[float] = int) -> Callable[[str], float]:
+    """Return a coercer for C{--option}: a number of C{kind}, at least C{minimum}."""
+
+    def coerce(value: str) -> float:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise ValueError(f"--{option} takes a {'whole ' if kind is int else ''}number, not {value!r}") from None
+        if number < minimum:
+            raise ValueError(f"--{option} must be at least {minimum:g}")
+        return number
+
+    coerce.coerceDoc = ""  # type: ignore[attr-defined]  # usage.Options appends this to --help
+    return coerce
+
+
+def _parameter(name: str, default: float, minimum: float, doc: str, kind: type = int) -> list[object]:
+    return [name, None, default, doc, _number(name, minimum, kind)]
+
+
 class Options(usage.Options):
-    """Command-line options of C{twistd chat}; each C{opt_} method validates its value."""
+    """Command-line options of C{twistd chat}; each value is checked as it is parsed."""
 
     synopsis = "[options]"
     longdesc = (
         "Runs the chat_twisted server. Connect with `nc HOST PORT` or "
-        "`python -m chat_twisted.client --host HOST --port PORT`."
+        "`python -m chat_twisted.client --host HOST --port PORT`. "
+        "Every limit is per server process; docs/operations.md explains each."
     )
     optParameters = [
-        ["db", "d", DEFAULT_DB,
-         "SQLite file that keeps history and accounts (created if missing)."],
+        ["db", "d", DEFAULT_DB, "SQLite file that keeps history and accounts (created if missing)."],
+        _parameter("join-history", DEFAULT_JOIN_HISTORY, 0,
+                   "Messages a user is shown on entering a room; 0 turns it off."),
+        _parameter("max-line", DEFAULT_MAX_LINE, 64,
+                   "Longest line a client may send, in bytes; longer lines get an error and are dropped."),
+        _parameter("rate", DEFAULT_RATE, 0,
+                   "Flood control: lines per second per connection once the burst is spent; 0 turns it off.", float),
+        _parameter("burst", DEFAULT_BURST, 1, "Flood control: lines a connection may send at once."),
+        _parameter("max-input", DEFAULT_MAX_INPUT, 1024,
+                   "Bytes of waiting input a flooding connection may pile up before it is closed."),
+        _parameter("max-output", DEFAULT_MAX_OUTPUT, 4096,
+                   "Bytes of unsent output a connection that stopped reading may pile up before it is dropped."),
+        _parameter("max-clients", DEFAULT_MAX_CLIENTS, 1, "Connections the server accepts in all."),
+        _parameter("max-per-ip", DEFAULT_MAX_PER_ADDRESS, 1,
+                   "Connections accepted from one IP address (one /64 for IPv6)."),
+        _parameter("nick-timeout", DEFAULT_NICK_TIMEOUT, 0,
+                   "Seconds a connection has to choose a nickname; 0 turns it off.", float),
+    ]
+    optFlags = [
+        ["limit-loopback", None, "Apply --max-per-ip to loopback addresses too (exempt by default)."],
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["port"] = []
-        self["max-line"] = DEFAULT_MAX_LINE
         self["timezone"] = None
-        self["join-history"] = DEFAULT_JOIN_HISTORY
 
     def opt_port(self, value: str) -> None:
         """Where to listen: a port number or a Twisted endpoint description (tcp:5000:interface=127.0.0.1, ssl:5001:privateKey=key.pem:certKey=cert.pem, unix:/run/chat.sock). Repeat to listen on several. [default: tcp:5000]"""  # noqa: E501
@@ -71,14 +132,6 @@ class Options(usage.Options):
 
     opt_p = opt_port
 
-    def opt_max_line(self, value: str) -> None:
-        """Longest line a client may send, in bytes; longer lines get an error and are dropped. [default: 4096]"""  # noqa: E501
-        self["max-line"] = _positive_int("--max-line", value, minimum=64)
-
-    def opt_join_history(self, value: str) -> None:
-        """How many earlier messages a user is shown on entering a room; 0 turns it off. [default: 10]"""
-        self["join-history"] = _positive_int("--join-history", value, minimum=0)
-
     def opt_timezone(self, value: str) -> None:
         """IANA time zone for message times and /time, e.g. UTC or Europe/Paris. [default: the server's local zone]"""  # noqa: E501
         try:
@@ -89,17 +142,7 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         """Fill in the default listening port."""
         if not self["port"]:
-            self["port"] = [DEFAULT_PORT]
-
-
-def _positive_int(option: str, value: str, minimum: int = 1) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise usage.UsageError(f"{option} takes a whole number, not {value!r}") from None
-    if number < minimum:
-        raise usage.UsageError(f"{option} must be at least {minimum}")
-    return number
+            self["port"] = [endpoint_description(DEFAULT_PORT)]
 
 
 class ListeningService(StreamServerEndpointService):
@@ -127,6 +170,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
         reactor = default_reactor  # type: ignore[assignment]
     timezone: tzinfo | None = options["timezone"]
     top = MultiService()
+    ProcessService(reactor).setServiceParent(top)
     hasher = PasswordHasher(lambda f, *args: deferToThreadPool(reactor, reactor.getThreadPool(), f, *args))
     core = ChatService(
         clock=reactor,  # type: ignore[arg-type]
@@ -134,9 +178,18 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiS
         hasher=hasher,
         timezone=timezone,
         join_history=options["join-history"],
+        limits=ConnectionLimits(options["max-clients"], options["max-per-ip"], bool(options["limit-loopback"])),
+        nick_timeout=options["nick-timeout"],
     )
     core.setServiceParent(top)
-    factory = LineChatFactory(core, max_line=options["max-line"])
+    factory = LineChatFactory(
+        core,
+        max_line=options["max-line"],
+        rate=options["rate"],
+        burst=options["burst"],
+        max_input=options["max-input"],
+        max_output=options["max-output"],
+    )
     for description in options["port"]:
         ListeningService(serverFromString(reactor, description), factory).setServiceParent(top)
     return top

@@ -93,7 +93,7 @@ def messages(observer: EventLoggingObserver) -> list[str]:
 def test_defaults() -> None:
     """With no arguments the server listens on tcp:5000 with the default line limit, local zone and database."""
     options = parse()
-    assert options["port"] == ["tcp:5000"]
+    assert options["port"] == ["tcp:5000:backlog=1024"]
     assert options["max-line"] == DEFAULT_MAX_LINE
     assert options["timezone"] is None
     assert options["db"] == "chat.sqlite3"
@@ -102,27 +102,30 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ("6000", "tcp:6000"),
-        (" 6001 ", "tcp:6001"),
-        ("tcp:5000:interface=127.0.0.1", "tcp:5000:interface=127.0.0.1"),
+        ("6000", "tcp:6000:backlog=1024"),
+        (" 6001 ", "tcp:6001:backlog=1024"),
+        ("tcp:5000:interface=127.0.0.1", "tcp:5000:interface=127.0.0.1:backlog=1024"),
+        ("tcp:5000:backlog=50", "tcp:5000:backlog=50"),
         ("unix:/tmp/x.sock", "unix:/tmp/x.sock"),
     ],
 )
 def test_port_accepts_numbers_and_endpoints(given: str, expected: str) -> None:
-    """--port turns a bare number into tcp:N and keeps an endpoint description as given."""
+    """--port turns a bare number into tcp:N, and gives TCP ports a backlog of 1024 unless one is set."""
     assert parse("--port", given)["port"] == [expected]
 
 
 def test_port_can_be_repeated() -> None:
     """Repeating --port (or -p) listens on each endpoint, in order, without the default."""
     options = parse("--port", "5001", "-p", "unix:/tmp/x.sock", "--port=tcp:5002:interface=127.0.0.1")
-    assert options["port"] == ["tcp:5001", "unix:/tmp/x.sock", "tcp:5002:interface=127.0.0.1"]
+    assert options["port"] == [
+        "tcp:5001:backlog=1024", "unix:/tmp/x.sock", "tcp:5002:interface=127.0.0.1:backlog=1024",
+    ]
 
 
 def test_ports_are_not_shared_between_options() -> None:
     """Each Options instance starts with its own empty port list."""
     parse("--port", "5001")
-    assert parse()["port"] == ["tcp:5000"]
+    assert parse()["port"] == ["tcp:5000:backlog=1024"]
 
 
 @pytest.mark.parametrize("given", ["bogus:1", "tcp:abc", "tcp:", "tcp:5000:colour=blue", ""])
@@ -201,6 +204,7 @@ def test_make_service_listens_on_each_tcp_port() -> None:
     """Starting the service listens on every TCP --port, on its interface, with one LineChatFactory."""
     _, reactor = started("--port", "5001", "--port", "tcp:5002:interface=127.0.0.1")
     assert [(port, interface) for port, _, _, interface in reactor.tcpServers] == [(5001, ""), (5002, "127.0.0.1")]
+    assert [backlog for _, _, backlog, _ in reactor.tcpServers] == [1024, 1024]
     factories = {id(factory): factory for _, factory, _, _ in reactor.tcpServers}
     [factory] = factories.values()
     assert isinstance(factory, LineChatFactory)

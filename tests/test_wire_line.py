@@ -34,6 +34,7 @@ from chat_twisted.model import (
     RoomList,
     RoomSummary,
     Said,
+    ServerShutdown,
     ServerTime,
     StoredMessage,
     TopicChanged,
@@ -410,6 +411,7 @@ RENDERED: list[tuple[str, Event, list[str]]] = [
         ["* last 1 message in tea:", "[history 2026-01-02 03:04:05] alice: hi"],
     ),
     ("Goodbye", Goodbye("quit"), ["* Goodbye! (quit)"]),
+    ("ServerShutdown", ServerShutdown(), ["* server shutting down"]),
     ("ErrorReply", ErrorReply("no user named 'zed' is online"), ["error: no user named 'zed' is online"]),
 ]
 

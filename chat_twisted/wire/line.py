@@ -1,24 +1,29 @@
 """
 The line door: a plain-text protocol over TCP (or TLS, or a UNIX socket) that works from ``nc``.
 
-L{LineChatProtocol} owns one connection's framing and decoding and writes only to its own
-transport. It turns each complete line into a call on its core L{Session} and each core event into
-CRLF-terminated UTF-8 lines. L{LineChatFactory} holds the core and per-listener settings and
-builds the protocols; no chat state lives in either.
+L{LineChatProtocol} owns one connection's framing, decoding, flood control and output bound,
+and writes only to its own transport. It turns each complete line into a call on its core
+L{Session} and each core event into CRLF-terminated UTF-8 lines. L{LineChatFactory} holds the
+core and per-listener settings and builds the protocols; no chat state lives in either.
 """
 
 from __future__ import annotations
 
 import os
-from twisted.internet.interfaces import IAddress
+import re
+import socket
+
+from twisted.internet.interfaces import IAddress, IPushProducer, ITCPTransport
 from twisted.internet.protocol import Factory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chat_twisted.commands import line_cost
 from chat_twisted.core import CONNECTION_LOST, ChatService, Session
 from chat_twisted.interfaces import IChatClient
+from chat_twisted.limits import TokenBucket
 from chat_twisted.model import ErrorReply, Event
 from chat_twisted.wire.text import render
 
@@ -26,6 +31,22 @@ log = Logger()
 
 #: The longest line a client may send, in bytes, without its line ending.
 DEFAULT_MAX_LINE = 4096
+#: Flood control: lines per second once the burst is spent (0: off), and the burst.
+DEFAULT_RATE = 5.0
+DEFAULT_BURST = 10
+#: Unprocessed input a flooding connection may pile up before it is disconnected, in bytes.
+DEFAULT_MAX_INPUT = 32 * 1024
+#: Unsent output a connection that stopped reading may pile up before it is dropped, in bytes.
+DEFAULT_MAX_OUTPUT = 1024 * 1024
+
+#: TCP keepalive: first probe after this many idle seconds, then every interval, this many times,
+#: so that a vanished peer is noticed in about two minutes.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 60, 10, 6
+
+# The first line of an HTTP request, sent to the line port by a browser or a stray tool.
+_HTTP_REQUEST = re.compile(rb"[A-Z]{3,7} \S+ HTTP/\d")
+# The first bytes of a TLS handshake record (ClientHello), sent by a client that expects TLS.
+_TLS_HANDSHAKE = (0x16, 0x03)
 
 
 def describe_peer(address: IAddress) -> str:
@@ -41,13 +62,26 @@ class LineChatFactory(Factory):
     """
     Builds a L{LineChatProtocol} per connection, all sharing one L{ChatService}.
 
-    Holds only per-listener settings and a one-entry cache of the last event's bytes, so that
-    an event fanned out to a whole room is encoded once.
+    Holds only per-listener settings (line length, flood rate and burst, input and output
+    bounds) and a one-entry cache of the last event's bytes, so that an event fanned out to a
+    whole room is encoded once.
     """
 
-    def __init__(self, service: ChatService, max_line: int = DEFAULT_MAX_LINE) -> None:
+    def __init__(
+        self,
+        service: ChatService,
+        max_line: int = DEFAULT_MAX_LINE,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
+        max_input: int = DEFAULT_MAX_INPUT,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+    ) -> None:
         self.service = service
         self.max_line = max_line
+        self.rate = rate
+        self.burst = burst
+        self.max_input = max(max_input, max_line + 2)
+        self.max_output = max_output
         self._last_event: Event | None = None
         self._last_bytes = b""
 
@@ -65,6 +99,35 @@ class LineChatFactory(Factory):
         return self._last_bytes
 
 
+@implementer(IPushProducer)
+class _OutputGuard:
+    """
+    The producer a L{LineChatProtocol} registers on its transport to learn when the peer stops
+    reading: the transport pauses it when its buffer is full. Counts what is written while
+    paused; past the bound, the connection is dropped as too slow.
+    """
+
+    __slots__ = ("_protocol", "paused", "unsent")
+
+    def __init__(self, protocol: LineChatProtocol) -> None:
+        self._protocol = protocol
+        self.paused = False
+        self.unsent = 0
+
+    def pauseProducing(self) -> None:
+        """The transport's buffer is full: start counting."""
+        self.paused = True
+        self.unsent = 0
+
+    def resumeProducing(self) -> None:
+        """The peer caught up."""
+        self.paused = False
+        self.unsent = 0
+
+    def stopProducing(self) -> None:
+        """The connection is going away; nothing to stop."""
+
+
 @implementer(IChatClient)
 class LineChatProtocol(LineReceiver):
     """
@@ -73,6 +136,11 @@ class LineChatProtocol(LineReceiver):
     Lines end with LF or CRLF; a line longer than the factory's limit is answered with one error
     and skipped up to its LF, and what follows it is read as usual. Invalid UTF-8 is answered
     with an error and the line dropped. The connection stays open through all of these.
+
+    Flood control: each line spends tokens from a bucket (commands more than messages); a line
+    that finds too few waits, and the lines after it wait behind it, in order. Waiting input is
+    bounded: past the bound the connection gets C{error: excess flood} and is closed. A peer that
+    stops reading while output piles up past its bound is dropped as too slow.
     """
 
     delimiter = b"\n"
@@ -83,29 +151,41 @@ class LineChatProtocol(LineReceiver):
         self.MAX_LENGTH = factory.max_line + 1
         self.peer = "unknown"
         self._session: Session | None = None
+        self._bucket = TokenBucket(factory.service.clock, factory.rate, factory.burst)
+        self._output = _OutputGuard(self)
         self._discarding = False
         self._after_long_line = b""
+        self._first_data = True
+        self._close_reason = CONNECTION_LOST
         self._gone = False
 
     # --- connection life ---------------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        """Log the connection and start its core session, which greets the user."""
+        """Set up the socket, log the connection and start its core session, which greets the user."""
         self.peer = describe_peer(self.transport.getPeer())
         log.info("connection from {peer}", peer=self.peer)
+        if ITCPTransport.providedBy(self.transport):
+            _tune_tcp(self.transport)
+        self.transport.registerProducer(self._output, True)
         self._session = self.factory.service.connect(self, self.peer)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Tell the core this user is gone (a no-op after C{/quit})."""
-        log.info("{peer} disconnected", peer=self.peer)
+        log.info("{peer} disconnected ({reason})", peer=self.peer, reason=self._close_reason)
         self._gone = True
         if self._session is not None:
-            self._session.disconnected(CONNECTION_LOST)
+            self._session.disconnected(self._close_reason)
 
     # --- input -------------------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
         """Frame C{data} into lines, skipping the rest of any over-long line."""
+        if self._first_data and data:
+            self._first_data = False
+            if tuple(data[:2]) == _TLS_HANDSHAKE:
+                self._refuse("TLS handshake", "")
+                return
         while True:
             if self._discarding:
                 _, newline, data = data.partition(b"\n")
@@ -115,7 +195,9 @@ class LineChatProtocol(LineReceiver):
             super().dataReceived(data)
             data, self._after_long_line = self._after_long_line, b""
             if not data:
-                return
+                break
+        if len(self._buffer) > self.factory.max_input and not self._gone:
+            self._refuse("excess flood", "excess flood")
 
     def lineLengthExceeded(self, line: bytes) -> None:
         """Answer an over-long line with one error, drop it up to its LF, keep what follows."""
@@ -127,39 +209,81 @@ class LineChatProtocol(LineReceiver):
             self._discarding = True
 
     def lineReceived(self, line: bytes) -> None:
-        """Decode one complete line and hand it to the core."""
+        """Decode one complete line; hand it to the core now, or once flood control allows."""
         if line.endswith(b"\r"):
             line = line[:-1]
         if len(line) > self.factory.max_line:
             self._send_error(self._too_long)
+            return
+        if self._session is not None and self._session.nick is None and _HTTP_REQUEST.match(line):
+            self._refuse("HTTP request", "this is a chat server, not a web server")
             return
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
             self._send_error("line is not valid UTF-8; it was dropped")
             return
-        if self._session is None:
+        wait = self._bucket.take(line_cost(text))
+        if wait > 0:
+            self._hold()
+            self.factory.service.clock.callLater(wait, self._handle, text)
+        else:
+            self._handle(text)
+
+    def _handle(self, text: str) -> None:
+        """Hand one line to the core; hold this connection's next lines until it has taken effect."""
+        if self._session is None or self._gone:
             return
         handled = self._session.handle_line(text)
-        if not handled.called:
-            # Hold this connection's next lines until this one has taken effect (a login
-            # checking a password, say), so that each user's lines act in the order sent.
-            self.pauseProducing()
-            handled.addBoth(self._line_handled)
+        if handled.called:
+            self._release()
+        else:  # a login checking a password, say: each user's lines act in the order sent
+            self._hold()
+            handled.addBoth(lambda _: self._release())
 
-    def _line_handled(self, result: object) -> None:
-        if not self._gone:
-            self.resumeProducing()
+    def _hold(self) -> None:
+        """Stop taking lines from the buffer (reading goes on, up to the input bound)."""
+        self.paused = True
+
+    def _release(self) -> None:
+        """Take lines from the buffer again."""
+        if self.paused and not self._gone:
+            self.paused = False
+            self.dataReceived(b"")
+
+    def _refuse(self, what: str, error: str) -> None:
+        """Close a connection that broke the protocol, with one error line if C{error}."""
+        log.info("closing {peer}: {what}", peer=self.peer, what=what)
+        self._close_reason = what
+        if error:
+            self._send_error(error)
+        self._discarding = True
+        self._buffer = b""
+        self.paused = True
+        self.transport.loseConnection()
 
     # --- output: IChatClient -----------------------------------------------------------------
 
     def deliver(self, event: Event) -> None:
-        """Write C{event} to this connection (and to no other)."""
-        self.transport.write(self.factory.encode(event))
+        """Write C{event} to this connection (and to no other); drop the connection if it reads too slowly."""
+        data = self.factory.encode(event)
+        self.transport.write(data)
+        output = self._output
+        if output.paused:
+            output.unsent += len(data)
+            if output.unsent > self.factory.max_output and not self._gone:
+                self._drop_slow_reader()
 
     def close(self) -> None:
         """Close this connection after what was written so far."""
         self.transport.loseConnection()
+
+    def _drop_slow_reader(self) -> None:
+        log.info("dropping {peer}: not reading its output", peer=self.peer)
+        self._close_reason = "too slow"
+        self._gone = True
+        abort = getattr(self.transport, "abortConnection", self.transport.loseConnection)
+        abort()
 
     @property
     def _too_long(self) -> str:
@@ -167,3 +291,18 @@ class LineChatProtocol(LineReceiver):
 
     def _send_error(self, text: str) -> None:
         self.deliver(ErrorReply(text))
+
+
+def _tune_tcp(transport: ITCPTransport) -> None:
+    """Send small writes at once (no Nagle delay) and find half-open peers with TCP keepalive."""
+    transport.setTcpNoDelay(True)
+    transport.setTcpKeepAlive(True)
+    handle = transport.getHandle()  # type: ignore[attr-defined]
+    for option, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL), ("TCP_KEEPCNT", KEEPALIVE_COUNT),
+    ):
+        if hasattr(socket, option):
+            try:
+                handle.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+            except OSError:  # pragma: no cover - platform without the option
+                pass

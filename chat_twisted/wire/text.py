@@ -26,6 +26,7 @@ from chat_twisted.model import (
     PrivateMessage,
     RoomList,
     Said,
+    ServerShutdown,
     ServerTime,
     StoredMessage,
     TopicChanged,
@@ -175,6 +176,11 @@ def _(event: History, timezone: tzinfo) -> list[str]:
 @render.register
 def _(event: Goodbye, timezone: tzinfo) -> list[str]:
     return [f"{SYSTEM}Goodbye! ({event.reason})"]
+
+
+@render.register
+def _(event: ServerShutdown, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}server shutting down"]
 
 
 @render.register
