@@ -208,6 +208,7 @@ class ChatService(Service):
         super().stopService()
         self._shutting_down = True
         for session in list(self._sessions):
+            self._cancel_login_timer(session)
             self._deliver(session, ServerShutdown())
             self._outbox.now(session.client.close)
         gone: Deferred[None] = succeed(None)

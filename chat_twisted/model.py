@@ -33,13 +33,9 @@ _ESCAPE_SEQUENCE = re.compile(
 # overrides and isolates, zero-width characters, ...), line and paragraph separators, surrogates.
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
-# Kept although they are format characters: tab, and the zero-width (non-)joiner that emoji
-# sequences and scripts such as Persian and the Indic ones need to be written correctly.
-_KEPT = frozenset("\t\u200c\u200d")
-
 
 def _is_safe(char: str) -> bool:
-    return char in _KEPT or unicodedata.category(char) not in _UNSAFE_CATEGORIES
+    return char == "\t" or unicodedata.category(char) not in _UNSAFE_CATEGORIES
 
 
 def sanitise(text: str) -> str:
@@ -47,8 +43,8 @@ def sanitise(text: str) -> str:
     Return C{text} with every terminal escape sequence and unsafe character removed.
 
     Removed: C0 controls except tab, DEL, C1 controls, ESC sequences, and Unicode format and
-    separator characters (bidi overrides and isolates, zero-width space and no-break space,
-    U+2028/U+2029), except the zero-width joiner and non-joiner that emoji and scripts need.
+    separator characters: bidi marks, overrides and isolates, every zero-width character (so
+    an emoji sequence joined with U+200D shows as its parts), U+2028/U+2029.
     Printable text, including any script and emoji, is kept as it is.
     """
     if text.isprintable():

@@ -37,6 +37,7 @@ class ProcessService(Service):
 
     def __init__(self, reactor: IReactorCore) -> None:
         self._reactor = reactor
+        self._stopping = False
 
     def startService(self) -> None:
         """Raise the open-file limit now; take over SIGTERM once the reactor has set up its handlers."""
@@ -49,5 +50,8 @@ class ProcessService(Service):
             signal.signal(signal.SIGTERM, self._stop)
 
     def _stop(self, number: int, frame: FrameType | None) -> None:
+        if self._stopping:
+            return  # already on its way; a second SIGTERM must not spoil the clean stop
+        self._stopping = True
         log.info("Received SIGTERM, shutting down.")
         self._reactor.callFromThread(self._reactor.stop)  # type: ignore[attr-defined]

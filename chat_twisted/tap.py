@@ -69,7 +69,7 @@ def _number(option: str, minimum: float, kind: type[int] | type[float] = int) ->
             number = kind(value)
         except ValueError:
             raise ValueError(f"--{option} takes a {'whole ' if kind is int else ''}number, not {value!r}") from None
-        if number < minimum:
+        if not number >= minimum:  # also refuses nan
             raise ValueError(f"--{option} must be at least {minimum:g}")
         return number
 
@@ -100,7 +100,8 @@ class Options(usage.Options):
                    "Flood control: lines per second per connection once the burst is spent; 0 turns it off.", float),
         _parameter("burst", DEFAULT_BURST, 1, "Flood control: lines a connection may send at once."),
         _parameter("max-input", DEFAULT_MAX_INPUT, 1024,
-                   "Bytes of waiting input a flooding connection may pile up before it is closed."),
+                   "Bytes of waiting input a flooding connection may pile up before it is closed"
+                   " (at least --max-line + 2)."),
         _parameter("max-output", DEFAULT_MAX_OUTPUT, 4096,
                    "Bytes of unsent output a connection that stopped reading may pile up before it is dropped."),
         _parameter("max-clients", DEFAULT_MAX_CLIENTS, 1, "Connections the server accepts in all."),

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -29,16 +30,31 @@ def twistd_command() -> list[str]:
     return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 
 
-class ServerProcess:
-    """A running ``twistd -n chat`` listening on 127.0.0.1 at an ephemeral port."""
+#: The listening port L{ServerProcess} asks for unless told otherwise.
+PLAIN_PORT = "tcp:0:interface=127.0.0.1"
 
-    def __init__(self, workdir: Path, extra_args: Sequence[str] = (), log_name: str = "server.log") -> None:
+
+class ServerProcess:
+    """
+    A running ``twistd -n chat`` listening on 127.0.0.1 at an ephemeral port: by default plain
+    TCP; C{port} may give another endpoint description (say C{ssl:0:interface=127.0.0.1:...}),
+    as long as it listens on 127.0.0.1.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        extra_args: Sequence[str] = (),
+        log_name: str = "server.log",
+        port: str = PLAIN_PORT,
+    ) -> None:
         self.workdir = workdir
+        self.port_description = port
         self.log_path = workdir / log_name
         self.db_path = workdir / "chat.sqlite3"
         command = twistd_command() + [
             "-n", "--pidfile=", "--logfile", str(self.log_path), "chat",
-            "--port", "tcp:0:interface=127.0.0.1", "--db", str(self.db_path),
+            "--port", port, "--db", str(self.db_path),
             *extra_args,
         ]
         self.process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL)
@@ -86,14 +102,20 @@ class ServerProcess:
         number = 2
         while (self.workdir / f"server-{number}.log").exists():
             number += 1
-        return ServerProcess(self.workdir, extra_args, log_name=f"server-{number}.log")
+        log_name = f"server-{number}.log"
+        return ServerProcess(self.workdir, extra_args, log_name=log_name, port=self.port_description)
 
 
 class SocketClient:
-    """A raw TCP client, as ``nc`` would be: send lines, read CRLF-ended lines with a deadline."""
+    """
+    A raw TCP client, as ``nc`` would be: send lines, read CRLF-ended lines with a deadline.
+    With C{tls} (an C{ssl.SSLContext}) it speaks TLS to 127.0.0.1 instead, as ``openssl s_client``.
+    """
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, tls: ssl.SSLContext | None = None) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self._buffer = b""
         self.seen: list[str] = []
 
@@ -156,3 +178,18 @@ def run_client(port: int, stdin: bytes, *args: str) -> subprocess.CompletedProce
         [sys.executable, "-m", "chat_twisted.client", "--port", str(port), *args],
         input=stdin, capture_output=True, timeout=WAIT * 2, env=env,
     )
+
+
+def rss_kib(pid: int) -> int:
+    """Return the resident set size (VmRSS) of process C{pid} in KiB, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text("ascii").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user plus system) process C{pid} has used so far, from /proc (Linux)."""
+    stat = Path(f"/proc/{pid}/stat").read_text("ascii")
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ", field 3 (state) is fields[0]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -82,10 +82,10 @@ def test_sanitise_removes_format_and_separator_characters(text: str, expected: s
     assert sanitise(text) == expected
 
 
-def test_sanitise_keeps_zwj_emoji_sequence() -> None:
-    """An emoji ZWJ sequence (family, rainbow flag) is printable text and passes through unchanged."""
-    text = "\U0001f468\u200d\U0001f469\u200d\U0001f467 \U0001f3f3\ufe0f\u200d\U0001f308"
-    assert sanitise(text) == text
+def test_sanitise_splits_zwj_emoji_sequence_into_its_parts() -> None:
+    """Zero-width joiners go too, so an emoji ZWJ sequence arrives as its separate emoji, nothing else lost."""
+    text = "\U0001f468\u200d\U0001f469\u200d\U0001f467 \U0001f3f3\ufe0f\u200d\U0001f308 \u200cx"
+    assert sanitise(text) == "\U0001f468\U0001f469\U0001f467 \U0001f3f3\ufe0f\U0001f308 x"
 
 
 # --- check_name and name_key -------------------------------------------------------------------

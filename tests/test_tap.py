@@ -18,7 +18,7 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.plugin import getPlugins
 from twisted.python import usage
 
-from chat_twisted import tap
+from chat_twisted import process, tap
 from chat_twisted.core import ChatService
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.line import DEFAULT_MAX_LINE, LineChatFactory
@@ -37,6 +37,12 @@ def started(*args: str) -> tuple[MultiService, MemoryReactor]:
     service = tap.makeService(parse(*args), reactor=reactor)
     service.startService()
     return service, reactor
+
+
+@pytest.fixture(autouse=True)
+def open_file_limit_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep ProcessService from changing this test process's open-file limit."""
+    monkeypatch.setattr(process, "raise_open_file_limit", lambda: 1024)
 
 
 @pytest.fixture(autouse=True)

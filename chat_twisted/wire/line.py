@@ -115,9 +115,10 @@ class _OutputGuard:
         self.unsent = 0
 
     def pauseProducing(self) -> None:
-        """The transport's buffer is full: start counting."""
-        self.paused = True
-        self.unsent = 0
+        """The transport's buffer is full: start counting (it says so again on each later write)."""
+        if not self.paused:
+            self.paused = True
+            self.unsent = 0
 
     def resumeProducing(self) -> None:
         """The peer caught up."""
@@ -157,6 +158,7 @@ class LineChatProtocol(LineReceiver):
         self._after_long_line = b""
         self._first_data = True
         self._close_reason = CONNECTION_LOST
+        self._closing = False  # we asked the transport to close; ignore what still arrives
         self._gone = False
 
     # --- connection life ---------------------------------------------------------------------
@@ -181,6 +183,8 @@ class LineChatProtocol(LineReceiver):
 
     def dataReceived(self, data: bytes) -> None:
         """Frame C{data} into lines, skipping the rest of any over-long line."""
+        if self._closing:
+            return
         if self._first_data and data:
             self._first_data = False
             if tuple(data[:2]) == _TLS_HANDSHAKE:
@@ -253,6 +257,8 @@ class LineChatProtocol(LineReceiver):
 
     def _refuse(self, what: str, error: str) -> None:
         """Close a connection that broke the protocol, with one error line if C{error}."""
+        if self._closing:
+            return
         log.info("closing {peer}: {what}", peer=self.peer, what=what)
         self._close_reason = what
         if error:
@@ -260,7 +266,7 @@ class LineChatProtocol(LineReceiver):
         self._discarding = True
         self._buffer = b""
         self.paused = True
-        self.transport.loseConnection()
+        self._lose_connection()
 
     # --- output: IChatClient -----------------------------------------------------------------
 
@@ -276,12 +282,20 @@ class LineChatProtocol(LineReceiver):
 
     def close(self) -> None:
         """Close this connection after what was written so far."""
+        self._lose_connection()
+
+    def _lose_connection(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        # A transport (TLS's, for one) does not close while a producer is registered on it.
+        self.transport.unregisterProducer()
         self.transport.loseConnection()
 
     def _drop_slow_reader(self) -> None:
         log.info("dropping {peer}: not reading its output", peer=self.peer)
         self._close_reason = "too slow"
-        self._gone = True
+        self._gone = self._closing = True
         abort = getattr(self.transport, "abortConnection", self.transport.loseConnection)
         abort()
 
@@ -298,6 +312,11 @@ def _tune_tcp(transport: ITCPTransport) -> None:
     transport.setTcpNoDelay(True)
     transport.setTcpKeepAlive(True)
     handle = transport.getHandle()  # type: ignore[attr-defined]
+    while not hasattr(handle, "setsockopt"):  # TLS: the socket is the wrapped transport's
+        transport = getattr(transport, "transport", None)  # type: ignore[assignment]
+        if transport is None:
+            return
+        handle = transport.getHandle()  # type: ignore[attr-defined]
     for option, value in (
         ("TCP_KEEPIDLE", KEEPALIVE_IDLE), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL), ("TCP_KEEPCNT", KEEPALIVE_COUNT),
     ):
