@@ -18,12 +18,19 @@ class IChatClient(Interface):
 
     def deliver(event):  # type: ignore[no-untyped-def]
         """
-        Show one L{chat_twisted.model.Event} to this user. Must not raise for a closed or slow
-        connection; the core catches and logs anything it does raise and goes on delivering.
+        Show one L{chat_twisted.model.Event} to this user; it may be held until L{flush}. Must
+        not raise for a closed or slow connection; the core catches and logs anything it does
+        raise and goes on delivering.
+        """
+
+    def flush():  # type: ignore[no-untyped-def]
+        """
+        Send what L{deliver} has held. The core calls it once at the end of each run of
+        deliveries, so a client may gather the events of one run into one write.
         """
 
     def close():  # type: ignore[no-untyped-def]
-        """Close the connection once what was delivered before has been written."""
+        """Close the connection once what was delivered before (flushed or not) has been written."""
 
 
 class IChatStore(Interface):
@@ -33,6 +40,11 @@ class IChatStore(Interface):
     case-folded names (L{chat_twisted.model.name_key}). Implementations: the in-memory store
     (tests, and the fake every contract test also runs against) and SQLite; PostgreSQL later.
     """
+
+    batch_runner = Attribute(
+        "A function that the store calls with a function firing the Deferreds of one batch of"
+        " appends; the core sets it (to run their deliveries together). Default: call it."
+    )
 
     def start():  # type: ignore[no-untyped-def]
         """Open the store and bring its schema up to date. Fires with None when ready."""

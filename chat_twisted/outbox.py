@@ -29,11 +29,17 @@ class _Step:
 
 
 class Outbox:
-    """Runs delivery actions in the order they were given, each after every earlier one."""
+    """
+    Runs delivery actions in the order they were given, each after every earlier one.
 
-    def __init__(self) -> None:
+    C{on_idle}, if given, is called each time a run of actions ends (the core flushes the
+    connections it wrote to then, so that everything one run delivers leaves in one write).
+    """
+
+    def __init__(self, on_idle: Callable[[], None] | None = None) -> None:
         self._steps: deque[_Step] = deque()
         self._draining = False
+        self._on_idle = on_idle
 
     @property
     def waiting(self) -> int:
@@ -67,6 +73,21 @@ class Outbox:
 
         waiting.addBoth(fired)
 
+    def as_one(self, fire: Callable[[], None]) -> None:
+        """
+        Call C{fire}, which may fire several Deferreds given to L{after} (a batch of commits),
+        and only then run what became ready: one run, so their deliveries leave together.
+        """
+        if self._draining:
+            fire()
+            return
+        self._draining = True
+        try:
+            fire()
+        finally:
+            self._draining = False
+        self._drain()
+
     def _drain(self) -> None:
         if self._draining:
             return  # the loop below, further up the stack, will get to it
@@ -78,6 +99,8 @@ class Outbox:
                 self._run(step.action, step.args)  # type: ignore[arg-type]
         finally:
             self._draining = False
+        if self._on_idle is not None:
+            self._run(self._on_idle, ())
 
     @staticmethod
     def _run(action: Callable[..., None], args: tuple[Any, ...]) -> None:

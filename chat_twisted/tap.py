@@ -137,7 +137,7 @@ class Options(usage.Options):
         """IANA time zone for message times and /time, e.g. UTC or Europe/Paris. [default: the server's local zone]"""  # noqa: E501
         try:
             self["timezone"] = ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory such as "Europe"
             raise usage.UsageError(f"--timezone {value!r} is not a known time zone") from None
 
     def postOptions(self) -> None:

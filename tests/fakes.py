@@ -20,6 +20,9 @@ class RecordingClient:
     def deliver(self, event: Event) -> None:
         self.events.append(event)
 
+    def flush(self) -> None:
+        """Nothing is held back: deliver records at once."""
+
     def close(self) -> None:
         self.closed = True
 

@@ -81,6 +81,9 @@ class OrderedClient:
     def deliver(self, event: Event) -> None:
         self.order.append((self.name, event))
 
+    def flush(self) -> None:
+        pass
+
     def close(self) -> None:
         self.order.append((self.name, "closed"))
 

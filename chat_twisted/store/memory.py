@@ -29,6 +29,7 @@ class MemoryStore:
         self._topics: dict[str, str] = {}
         self._accounts: dict[str, Account] = {}
         self._offline: defaultdict[str, list[OfflineMessage]] = defaultdict(list)
+        self.batch_runner = None  # appends fire at once, never in batches
 
     def start(self) -> Deferred[None]:
         """Nothing to open."""

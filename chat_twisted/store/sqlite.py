@@ -13,7 +13,7 @@ commits, in the order the appends were made.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.enterprise import adbapi
@@ -159,6 +159,10 @@ def take_offline_txn(cursor: Cursor, recipient_key: str) -> list[OfflineMessage]
     return messages
 
 
+def _call(function: Callable[[], None]) -> None:
+    function()
+
+
 def configure_connection(connection: sqlite3.Connection) -> None:
     """Set up a new connection: WAL journal, durable commits across process crashes, wait on locks."""
     connection.execute("PRAGMA journal_mode = WAL")
@@ -186,6 +190,7 @@ class SqliteStore:
         )
         self._queued: list[tuple[str, StoredMessage, Deferred[None]]] = []
         self._writes_in_flight = 0
+        self.batch_runner: Callable[[Callable[[], None]], None] = _call
 
     def start(self) -> Deferred[None]:
         """Open the file (created if missing) and migrate its schema."""
@@ -223,11 +228,15 @@ class SqliteStore:
         self._writes_in_flight -= 1
         if isinstance(result, Failure):
             log.failure("writing {count} messages failed", result, count=len(batch))
-        for _, _, committed in batch:
-            if isinstance(result, Failure):
-                committed.errback(result)
-            else:
-                committed.callback(None)
+
+        def fire() -> None:
+            for _, _, committed in batch:
+                if isinstance(result, Failure):
+                    committed.errback(result)
+                else:
+                    committed.callback(None)
+
+        self.batch_runner(fire)
         if self._queued and not self._writes_in_flight:
             self._write_queued()
 

@@ -154,6 +154,7 @@ class LineChatProtocol(LineReceiver):
         self._session: Session | None = None
         self._bucket = TokenBucket(factory.service.clock, factory.rate, factory.burst)
         self._output = _OutputGuard(self)
+        self._unsent: list[bytes] = []
         self._discarding = False
         self._after_long_line = b""
         self._first_data = True
@@ -271,17 +272,28 @@ class LineChatProtocol(LineReceiver):
     # --- output: IChatClient -----------------------------------------------------------------
 
     def deliver(self, event: Event) -> None:
-        """Write C{event} to this connection (and to no other); drop the connection if it reads too slowly."""
-        data = self.factory.encode(event)
+        """Queue C{event} for this connection (and no other); L{flush} writes what is queued."""
+        self._unsent.append(self.factory.encode(event))
+
+    def flush(self) -> None:
+        """Write what is queued in one go; drop the connection if its peer reads too slowly."""
+        unsent = self._unsent
+        if not unsent:
+            return
+        data = unsent.pop() if len(unsent) == 1 else b"".join(unsent)
+        unsent.clear()
+        if self._gone:
+            return
         self.transport.write(data)
         output = self._output
         if output.paused:
             output.unsent += len(data)
-            if output.unsent > self.factory.max_output and not self._gone:
+            if output.unsent > self.factory.max_output:
                 self._drop_slow_reader()
 
     def close(self) -> None:
-        """Close this connection after what was written so far."""
+        """Close this connection after what was delivered so far."""
+        self.flush()
         self._lose_connection()
 
     def _lose_connection(self) -> None:
@@ -304,7 +316,9 @@ class LineChatProtocol(LineReceiver):
         return f"line longer than {self.factory.max_line} bytes; it was dropped"
 
     def _send_error(self, text: str) -> None:
+        """Write an error the door itself found (framing, encoding, flooding) at once."""
         self.deliver(ErrorReply(text))
+        self.flush()
 
 
 def _tune_tcp(transport: ITCPTransport) -> None:
