@@ -18,7 +18,7 @@ from typing import Any
 
 from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IReactorCore
+from twisted.internet.interfaces import IDelayedCall, IReactorCore
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -188,8 +188,14 @@ class SqliteStore:
             "sqlite3", path, check_same_thread=False, cp_min=1, cp_max=1,
             cp_openfun=configure_connection, cp_reactor=reactor,
         )
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor  # type: ignore[assignment]
+        self._reactor = reactor
         self._queued: list[tuple[str, StoredMessage, Deferred[None]]] = []
         self._writes_in_flight = 0
+        self._write_soon: IDelayedCall | None = None
         self.batch_runner: Callable[[Callable[[], None]], None] = _call
 
     def start(self) -> Deferred[None]:
@@ -210,15 +216,24 @@ class SqliteStore:
         return done
 
     def append_message(self, room_key: str, message: StoredMessage) -> Deferred[None]:
-        """Queue C{message}; it is committed with whatever else is queued when the writer is free."""
+        """
+        Queue C{message}. It is committed with everything else queued by the end of this reactor
+        turn, or, while a commit is under way, by the time that one is done.
+        """
         committed: Deferred[None] = Deferred()
         self._queued.append((room_key, message, committed))
-        if not self._writes_in_flight:
-            self._write_queued()
+        if not self._writes_in_flight and self._write_soon is None:
+            self._write_soon = self._reactor.callLater(0, self._write_queued)  # type: ignore[attr-defined]
         return committed
 
     def _write_queued(self) -> None:
         """Commit every queued message in one transaction."""
+        if self._write_soon is not None:
+            if self._write_soon.active():
+                self._write_soon.cancel()
+            self._write_soon = None
+        if not self._queued:
+            return
         batch, self._queued = self._queued, []
         self._writes_in_flight += 1
         writing = self._pool.runInteraction(insert_messages_txn, [(key, message) for key, message, _ in batch])
