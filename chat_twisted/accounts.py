@@ -11,12 +11,15 @@ from __future__ import annotations
 import math
 
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
 from chat_twisted.errors import BadArguments, NotAllowed, TooManyAttempts, WrongPassword
 from chat_twisted.interfaces import IChatStore
 from chat_twisted.limits import FailureBackoff
 from chat_twisted.model import Account
 from chat_twisted.passwords import PasswordHasher
+
+log = Logger()
 
 MIN_PASSWORD_LENGTH = 4
 MAX_PASSWORD_LENGTH = 256
@@ -74,6 +77,7 @@ class Accounts:
         if not await self._hasher.verify(account.password_hash, password):
             for key in keys:
                 self._backoff.failed(key)
+            log.info("wrong password for {nick} from {address}", nick=account.nick, address=address)
             raise WrongPassword(f"wrong password for {nick}")
         for key in keys:
             self._backoff.succeeded(key)

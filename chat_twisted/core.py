@@ -126,6 +126,18 @@ class Session:
         """Tell the core the connection has ended; safe to call more than once."""
         self._service.disconnect(self, reason)
 
+    def tell_error(self, text: str) -> None:
+        """Show the user an error the door found (a line too long, say), in turn with other replies."""
+        self._service.tell_error(self, text)
+
+    def end(self, reason: str, error: str | None = None) -> None:
+        """
+        End this connection for a reason the door found (flooding, a wrong protocol): after
+        what is already on its way, an error line if C{error}, then the close; the room sees
+        the user leave with C{reason}.
+        """
+        self._service.end(self, reason, error)
+
 
 class Room:
     """A named room: its topic and its members in the order they joined. Owned by L{ChatService}."""
@@ -249,9 +261,8 @@ class ChatService(Service):
     def _login_timed_out(self, session: Session) -> None:
         session.login_timer = None
         if session.nick is None and not session.closed:
-            self._deliver(session, ErrorReply(f"no nickname chosen within {self.nick_timeout:g} seconds"))
-            self.disconnect(session, "login timed out")
-            self._outbox.now(session.client.close)
+            seconds = f"{self.nick_timeout:g} second{'' if self.nick_timeout == 1 else 's'}"
+            self.end(session, "login timed out", f"no nickname chosen within {seconds}")
 
     def handle_line(self, session: Session, line: str) -> Deferred[None]:
         """
@@ -276,16 +287,30 @@ class ChatService(Service):
             return succeed(None)
         return ensureDeferred(pending).addErrback(self._report, session)
 
-    def disconnect(self, session: Session, reason: str = CONNECTION_LOST) -> None:
-        """Forget C{session}; its room sees it leave with C{reason}. Idempotent."""
+    def tell_error(self, session: Session, text: str) -> None:
+        """Deliver an L{ErrorReply} the door found, in its turn."""
+        self._deliver(session, ErrorReply(text))
+
+    def end(self, session: Session, reason: str, error: str | None = None) -> None:
+        """Close C{session} for C{reason}, after an L{ErrorReply} of C{error} if given."""
+        if error is not None:
+            self._deliver(session, ErrorReply(error))
+        self.disconnect(session, reason)
+        self._outbox.now(session.client.close)
+
+    def disconnect(self, session: Session, reason: str = CONNECTION_LOST, logged_as: str | None = None) -> None:
+        """
+        Forget C{session}; its room sees it leave with C{reason} (logged as C{logged_as}, if
+        given, when the reason is the user's own words). Idempotent.
+        """
         if session.closed:
             return
         session.closed = True
         self._cancel_login_timer(session)
         self._sessions.discard(session)
         self.limits.release(session.address)
+        log.info("{who} left ({reason})", who=session.nick or session.peer, reason=logged_as or reason)
         if session.nick is not None:
-            log.info("{nick} left ({reason})", nick=session.nick, reason=reason)
             self._log_out(session, reason)
         if not self._sessions and self._all_gone is not None and not self._all_gone.called:
             self._all_gone.callback(None)
@@ -626,7 +651,7 @@ class ChatService(Service):
         """C{/quit [REASON]}: say goodbye, close the connection; the room sees the reason."""
         reason = sanitise(args).strip() or "quit"
         self._deliver(session, Goodbye(reason))
-        self.disconnect(session, reason)
+        self.disconnect(session, reason, logged_as="quit")
         self._outbox.now(session.client.close)
 
     # --- account commands --------------------------------------------------------------------

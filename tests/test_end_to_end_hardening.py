@@ -327,7 +327,7 @@ def test_nick_timeout_closes_a_silent_connection(
     user = connect(server, "quick")
     lines = lines_until_closed(silent)
     waited = time.monotonic() - opened
-    assert lines == [GREETING, "error: no nickname chosen within 1 seconds"]
+    assert lines == [GREETING, "error: no nickname chosen within 1 second"]
     assert 0.8 < waited < 2.0, waited
     time.sleep(0.3)
     user.send("/who\n")

@@ -160,6 +160,7 @@ class LineChatProtocol(LineReceiver):
         self._first_data = True
         self._close_reason = CONNECTION_LOST
         self._closing = False  # we asked the transport to close; ignore what still arrives
+        self._refused = False  # the core has been asked to end this connection
         self._gone = False
 
     # --- connection life ---------------------------------------------------------------------
@@ -257,17 +258,22 @@ class LineChatProtocol(LineReceiver):
             self.dataReceived(b"")
 
     def _refuse(self, what: str, error: str) -> None:
-        """Close a connection that broke the protocol, with one error line if C{error}."""
-        if self._closing:
+        """
+        Close a connection that broke the protocol, after one error line if C{error} (and after
+        anything the core still has on its way to it); the room sees it leave because of C{what}.
+        """
+        if self._closing or self._refused:
             return
+        self._refused = True
         log.info("closing {peer}: {what}", peer=self.peer, what=what)
         self._close_reason = what
-        if error:
-            self._send_error(error)
         self._discarding = True
         self._buffer = b""
         self.paused = True
-        self._lose_connection()
+        if self._session is None:
+            self._lose_connection()
+        else:
+            self._session.end(what, error or None)
 
     # --- output: IChatClient -----------------------------------------------------------------
 
@@ -316,9 +322,12 @@ class LineChatProtocol(LineReceiver):
         return f"line longer than {self.factory.max_line} bytes; it was dropped"
 
     def _send_error(self, text: str) -> None:
-        """Write an error the door itself found (framing, encoding, flooding) at once."""
-        self.deliver(ErrorReply(text))
-        self.flush()
+        """Send an error the door itself found (framing, encoding), in turn with the core's replies."""
+        if self._session is None:
+            self.deliver(ErrorReply(text))
+            self.flush()
+        else:
+            self._session.tell_error(text)
 
 
 def _tune_tcp(transport: ITCPTransport) -> None:
