@@ -612,3 +612,27 @@ def test_disconnect_during_a_fan_out_never_stops_delivery(
         if nick != victim:
             assert _story(client) == ["alice: hello", left, "alice: again"], nick
     assert "alice: again" not in _story(clients[victim])
+
+
+def test_nothing_is_read_after_a_refusal_while_the_close_waits() -> None:
+    """Once refused for flooding, a connection's later lines are ignored, even while its close waits behind a commit."""
+    from tests.test_core_history import ManualStore
+
+    store = ManualStore()
+    core, clock = make_core(store=store, join_history=0)
+    factory = LineChatFactory(core, rate=1, burst=1)
+    alice, bob = LineConnection(factory, 40001), LineConnection(factory, 40002)
+    alice.send("alice\n")
+    bob.send("bob\n")
+    clock.advance(10)
+    alice.send("pending\n")  # waits for its commit, so everything after it waits too
+    bob.send("held\n" + ("x" * 100 + "\n") * (factory.max_input // 100 + 1))
+    bob.send("/nick mallory\nsneaky\n")
+    while store.pending:
+        store.commit()
+    clock.advance(1000)
+    while store.pending:
+        store.commit()
+    seen = alice.lines()
+    assert "* bob left lobby (excess flood)" in seen
+    assert [line for line in seen if "mallory" in line or "sneaky" in line] == []

@@ -185,7 +185,7 @@ class LineChatProtocol(LineReceiver):
 
     def dataReceived(self, data: bytes) -> None:
         """Frame C{data} into lines, skipping the rest of any over-long line."""
-        if self._closing:
+        if self._closing or self._refused:
             return
         if self._first_data and data:
             self._first_data = False
@@ -267,7 +267,6 @@ class LineChatProtocol(LineReceiver):
         self._refused = True
         log.info("closing {peer}: {what}", peer=self.peer, what=what)
         self._close_reason = what
-        self._discarding = True
         self._buffer = b""
         self.paused = True
         if self._session is None:
