@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import runpy
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -30,28 +31,39 @@ from twisted.internet.testing import (
 )
 from twisted.python.failure import Failure
 
-import chat_twisted.client as client_module
+import chat_twisted.client.app as client_module
 from chat_twisted.client import (
     DEFAULT_HOST,
     DEFAULT_PORT,
     QUIT_GRACE_SECONDS,
     ChatClient,
+    Console,
     ServerSide,
     TerminalSide,
     main,
     parse_args,
     run,
 )
+from chat_twisted.client.options import ENVIRONMENT
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def no_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Neither CHAT_* variables nor a config file of whoever runs the tests reach the client."""
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-config"))
 
 
 class ServerConnection:
     """A L{ServerSide} on its own StringTransport: feed it server bytes, read what it sent."""
 
-    def __init__(self, client: ChatClient) -> None:
+    def __init__(self, client: ChatClient, tls: bool = False) -> None:
         self.transport = StringTransportWithDisconnection()
-        self.protocol = ServerSide(client)
+        self.protocol = ServerSide(client, tls=tls)
         self.transport.protocol = self.protocol
         self.protocol.makeConnection(self.transport)
 
@@ -456,7 +468,15 @@ def fake_stdio(monkeypatch: pytest.MonkeyPatch) -> FakeStdio:
     """Make C{run} attach its terminal side to a StringTransport instead of the real stdio."""
     fake = FakeStdio()
     monkeypatch.setattr(client_module, "stdio", SimpleNamespace(StandardIO=fake.StandardIO))
+    monkeypatch.setattr(client_module, "Console", PipedConsole)
     return fake
+
+
+class PipedConsole(Console):
+    """A console whose standard input and output are not terminals (as under a pipe), whatever pytest's are."""
+
+    def is_interactive(self) -> bool:
+        return False
 
 
 def accept(reactor: MemoryReactorClock) -> StringTransportWithDisconnection:
@@ -547,11 +567,13 @@ def test_run_end_of_input_exits_0_after_grace_period(fake_stdio: FakeStdio) -> N
 
 
 def test_main_passes_given_argv_to_react(monkeypatch: pytest.MonkeyPatch) -> None:
-    """C{main(argv)} hands C{run} and a copy of argv as a list to C{react}."""
+    """C{main(argv)} hands C{run}, a copy of argv as a list and the process's console to C{react}."""
     calls: list[tuple[object, list[object]]] = []
     monkeypatch.setattr(client_module, "react", lambda f, args: calls.append((f, args)))
     main(("--nick", "alice"))
-    assert calls == [(run, [["--nick", "alice"]])]
+    [(function, (argv, console))] = calls
+    assert (function, argv) == (run, ["--nick", "alice"])
+    assert isinstance(console, Console) and (console.stdin_fd, console.stdout_fd) == (0, 1)
 
 
 def test_main_defaults_to_sys_argv(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -560,14 +582,27 @@ def test_main_defaults_to_sys_argv(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(client_module, "react", lambda f, args: calls.append((f, args)))
     monkeypatch.setattr(client_module.sys, "argv", ["chat", "--port", "6000"])
     main()
-    assert calls == [(run, [["--port", "6000"]])]
+    assert calls[0][1][0] == ["--port", "6000"]
 
 
-@pytest.mark.filterwarnings("ignore:'chat_twisted.client' found in sys.modules:RuntimeWarning")
-def test_module_run_as_script_calls_react(monkeypatch: pytest.MonkeyPatch) -> None:
-    """C{python -m chat_twisted.client} hands its command line to C{react}."""
+def test_main_restores_the_console_when_react_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However C{react} ends (it always raises SystemExit), C{main} restores the console after it."""
+    restored: list[bool] = []
+
+    def react(function: object, args: list[object]) -> None:
+        raise SystemExit(3)
+
+    monkeypatch.setattr(client_module, "react", react)
+    monkeypatch.setattr(Console, "restore", lambda self: restored.append(True))
+    with pytest.raises(SystemExit):
+        main([])
+    assert restored == [True]
+
+
+def test_module_run_as_script_calls_main(monkeypatch: pytest.MonkeyPatch) -> None:
+    """C{python -m chat_twisted.client} runs the package's __main__, which hands its command line to C{react}."""
     calls: list[list[object]] = []
-    monkeypatch.setattr("twisted.internet.task.react", lambda f, args: calls.append(args))
+    monkeypatch.setattr(client_module, "react", lambda f, args: calls.append(args))
     monkeypatch.setattr("sys.argv", ["chat", "--nick", "alice"])
     runpy.run_module("chat_twisted.client", run_name="__main__")
-    assert calls == [[["--nick", "alice"]]]
+    assert calls[0][0] == ["--nick", "alice"]

@@ -29,7 +29,7 @@ from twisted.internet.error import ConnectionLost
 from twisted.internet.ssl import CertificateOptions
 from twisted.internet.testing import MemoryReactorClock
 
-import chat_twisted.client as client_module
+import chat_twisted.client.app as client_module
 from chat_twisted.client import (
     CONNECT_TIMEOUT_SECONDS,
     INSECURE_WARNING,
@@ -41,7 +41,9 @@ from chat_twisted.client import (
     tls_settings,
 )
 from tests.e2e import ServerProcess, SocketClient, run_client
-from tests.test_client import FakeStdio, accept, exit_code, result_of
+from tests.test_client import FakeStdio, PipedConsole, accept, exit_code, no_user_settings, result_of
+
+__all__ = ["no_user_settings"]  # an autouse fixture: no CHAT_* variables or user config file here either
 
 # --- a self-signed certificate -------------------------------------------------------------------
 
@@ -174,6 +176,7 @@ def fake_stdio(monkeypatch: pytest.MonkeyPatch) -> FakeStdio:
     """Make C{run} attach its terminal side to a StringTransport instead of the real stdio."""
     fake = FakeStdio()
     monkeypatch.setattr(client_module, "stdio", SimpleNamespace(StandardIO=fake.StandardIO))
+    monkeypatch.setattr(client_module, "Console", PipedConsole)
     return fake
 
 
