@@ -747,7 +747,10 @@ class ChatService(Service):
         self._outbox.now(self._write, session, event)
 
     def _fan_out(self, recipients: tuple[Session, ...], event: Event) -> None:
-        """L{_write} to each recipient, inlined: this loop is the server's hottest."""
+        """
+        Hand C{event} to each recipient's client (this loop is the server's hottest); one
+        failing client never stops delivery to the others.
+        """
         unflushed = self._unflushed
         for session in recipients:
             try:
@@ -759,14 +762,8 @@ class ChatService(Service):
                 unflushed.append(session)
 
     def _write(self, session: Session, event: Event) -> None:
-        """Hand C{event} to the client; one failing client never stops delivery to the others."""
-        try:
-            session.client.deliver(event)
-        except Exception:
-            log.failure("delivering {event} to {peer} failed", event=type(event).__name__, peer=session.peer)
-        if not session.unflushed:
-            session.unflushed = True
-            self._unflushed.append(session)
+        """Hand C{event} to one client (see L{_fan_out})."""
+        self._fan_out((session,), event)
 
     def _flush(self) -> None:
         """At the end of a run of deliveries, have each client that got some send them in one go."""
