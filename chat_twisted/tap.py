@@ -8,6 +8,7 @@ C{--port} and returns them in one L{MultiService} for twistd to start and stop.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,7 +16,7 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.threads import deferToThreadPool
-from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python import usage
 
@@ -163,7 +164,7 @@ class ListeningService(StreamServerEndpointService):
         return port
 
 
-def makeService(options: Options, reactor: IReactorCore | None = None) -> MultiService:
+def makeService(options: Options, reactor: Any = None) -> MultiService:
     """Build the chat core and a listener per C{--port}, ready for twistd to start."""
     if reactor is None:
         from twisted.internet import reactor as default_reactor

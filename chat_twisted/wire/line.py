@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+from typing import Any
 
 from twisted.internet.interfaces import IAddress, IPushProducer, ITCPTransport
 from twisted.internet.protocol import Factory, connectionDone
@@ -85,7 +86,7 @@ class LineChatFactory(Factory):
         self._last_event: Event | None = None
         self._last_bytes = b""
 
-    def buildProtocol(self, addr: IAddress) -> LineChatProtocol:
+    def buildProtocol(self, addr: IAddress | None) -> LineChatProtocol:
         """Return a protocol for a new connection from C{addr}."""
         protocol = LineChatProtocol(self)
         protocol.factory = self
@@ -145,6 +146,7 @@ class LineChatProtocol(LineReceiver):
     """
 
     delimiter = b"\n"
+    transport: Any  # a TCP, TLS or UNIX transport, or a test's StringTransport
 
     def __init__(self, factory: LineChatFactory) -> None:
         self.factory = factory
