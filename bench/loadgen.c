@@ -1,0 +1,725 @@
+/*
+ * loadgen: the benchmark's load generator (part of `python -m bench`, compiled at run time).
+ *
+ * One process, one epoll loop, non-blocking sockets, all on 127.0.0.1. It opens client
+ * connections to a chat server, logs them in, and then, depending on --mode:
+ *
+ *   fanout   S of the clients send lines with at most W of their own lines in flight each (a line
+ *            is in flight until its sender receives it back); every client parses every line it
+ *            receives, finds the payloads, counts them, checks each sender's order, and records
+ *            the latency from the send time carried in the payload to the receipt.
+ *   idle     the clients log in and stay, reading whatever arrives, until told to quit.
+ *   connect  --clients connections, at most --parallel at once, each closed as soon as it is
+ *            registered; reports registered connections per second.
+ *
+ * Protocols (--proto): line (chat_twisted: send "NICK\r\n", registered on "* NICK joined lobby"),
+ * threaded (bench/baselines/threaded.py: "NICK\r\n", registered on "* NICK joined"), irc
+ * (NICK and USER; registered on 001, then "CAP REQ :echo-message" and JOIN #bench, ready on the
+ * server's echo of our JOIN; lines go out as "PRIVMSG #bench :PAYLOAD"; PINGs answered).
+ *
+ * Payload: PAYLOAD_LEN (62) printable bytes, "~B SSSSS QQQQQQQQQQ TTTTTTTTTTTTTTTTTTTT x...x":
+ * sender id, sequence number (from 1), send time in ns (CLOCK_MONOTONIC); with CRLF, 64 bytes
+ * on the line protocols. The payload is always the end of the line the server delivers.
+ *
+ * Control (stdin/stdout, one line each; JSON out):
+ *   out {"event":"ready",...}   all clients are logged in (fanout, idle)
+ *   in  "go T0"                 fanout: start sending at CLOCK_MONOTONIC time T0 (ns)
+ *   in  "quit" or end of input  idle: close everything and report
+ *   out {"event":"result",...}  the final report; {"event":"error",...} on failure (exit 2)
+ *
+ * Several processes can share one run (--first/--count pick this process's clients out of
+ * --clients); the Python side adds up their reports. Every wait is bounded (--login-timeout,
+ * --drain, --deadline). Its own CPU time (getrusage) is reported, so the bench can show that the
+ * load generator is not the bottleneck.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAYLOAD_LEN 62
+#define MARK "~B "
+#define SCRATCH_SIZE (256 * 1024)
+#define MAX_EVENTS 1024
+#define STDIN_TAG UINT32_MAX
+#define SUB_BITS 6 /* histogram: 64 sub-buckets per power of two, about 1.6 % precision */
+#define SUB (1 << SUB_BITS)
+#define NBUCKETS (64 * SUB)
+#define NS 1000000000LL
+
+enum proto { P_LINE, P_THREADED, P_IRC };
+enum mode { M_FANOUT, M_IDLE, M_CONNECT };
+enum state { S_UNUSED, S_CONNECTING, S_LOGIN, S_JOINING, S_READY, S_CLOSED };
+
+struct client {
+    int fd;
+    int gid;            /* global client number, 0 .. clients-1 */
+    int sender;         /* sender id, or -1 */
+    int state;
+    int64_t t_connect;  /* when connect() was called, ns */
+    char *part;         /* the unfinished line carried over from the last read */
+    uint32_t plen, pcap;
+    char *out;          /* bytes the socket did not take yet */
+    uint32_t olen, ocap;
+    bool want_out;      /* registered for EPOLLOUT */
+    uint32_t seq;       /* sender: last sequence number sent */
+    int inflight;       /* sender: own lines sent and not yet received back */
+    uint32_t *last;     /* [senders]: last sequence number received from each sender */
+    char nick[24];
+    uint8_t nick_len;
+};
+
+/* --- options ------------------------------------------------------------------------------ */
+static int opt_port = 0, opt_proto = P_LINE, opt_mode = M_FANOUT;
+static int opt_clients = 10, opt_first = 0, opt_count = -1, opt_senders = 0, opt_window = 8;
+static int opt_parallel = 100;
+static double opt_warmup = 1.0, opt_duration = 5.0, opt_drain = 10.0, opt_quiet = 1.0;
+static double opt_login_timeout = 120.0, opt_deadline = 3600.0;
+static const char *opt_prefix = "u";
+
+/* --- state -------------------------------------------------------------------------------- */
+static struct client *clients;
+static int epfd;
+static char scratch[SCRATCH_SIZE];
+static uint64_t hist[NBUCKETS];
+static uint64_t connect_hist[NBUCKETS];
+static int64_t lat_min = INT64_MAX, lat_max = 0, connect_max = 0;
+
+static int launched = 0, in_progress = 0, ready = 0, failed = 0, disconnected = 0;
+static uint64_t sent_total = 0, received_total = 0, window_delivered = 0, window_sent = 0;
+static uint64_t reordered = 0, duplicates = 0, gaps = 0, error_lines = 0, other_lines = 0;
+static uint64_t bytes_in = 0, bytes_out = 0, malformed = 0, pings = 0;
+static char first_error[160] = "";
+static bool sending = false, started = false, window_open = false, window_closed = false;
+static int64_t t_go = 0, t_warm_end = 0, t_end = 0, t_last_payload = 0, t_drain_start = 0;
+static int64_t t_first_connect = 0, t_last_ready = 0;
+static double cpu_window_start = 0, cpu_window = 0;
+static int step = 1;  /* sender k is client k*step */
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
+}
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static void fail(const char *fmt, ...) {
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    printf("{\"event\":\"error\",\"error\":\"%s\",\"ready\":%d,\"failed\":%d,\"first_error\":\"%s\"}\n",
+           text, ready, failed, first_error);
+    fflush(stdout);
+    exit(2);
+}
+
+static void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n);
+    if (!q) fail("out of memory");
+    return q;
+}
+
+/* --- histogram ---------------------------------------------------------------------------- */
+static int bucket_of(uint64_t v) {
+    if (v < SUB) return (int)v;
+    int msb = 63 - __builtin_clzll(v);
+    int shift = msb - SUB_BITS;
+    return (shift + 1) * SUB + (int)((v >> shift) & (SUB - 1));
+}
+
+static void print_hist(const char *name, const uint64_t *h) {
+    printf("\"%s\":[", name);
+    bool first = true;
+    for (int i = 0; i < NBUCKETS; i++) {
+        if (!h[i]) continue;
+        printf("%s[%d,%llu]", first ? "" : ",", i, (unsigned long long)h[i]);
+        first = false;
+    }
+    printf("]");
+}
+
+/* --- output buffering --------------------------------------------------------------------- */
+static void set_events(struct client *c, bool want_out) {
+    if (c->want_out == want_out) return;
+    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.u32 = (uint32_t)(c - clients)};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->want_out = want_out;
+}
+
+static void close_client(struct client *c, bool counted_as_disconnect);
+
+/* Send what is queued, then `data`; queue whatever the socket does not take. */
+static void send_bytes(struct client *c, const char *data, size_t len) {
+    if (c->state == S_CLOSED || c->state == S_UNUSED) return;
+    if (c->olen) {  /* keep order: append behind what is waiting */
+        if (c->olen + len > c->ocap) {
+            c->ocap = (uint32_t)((c->olen + len) * 2);
+            c->out = xrealloc(c->out, c->ocap);
+        }
+        memcpy(c->out + c->olen, data, len);
+        c->olen += (uint32_t)len;
+        return;
+    }
+    while (len) {
+        ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            bytes_out += (uint64_t)n;
+            data += n;
+            len -= (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        } else {
+            close_client(c, true);
+            return;
+        }
+    }
+    if (len) {
+        if (len > c->ocap) {
+            c->ocap = (uint32_t)len * 2;
+            c->out = xrealloc(c->out, c->ocap);
+        }
+        memcpy(c->out, data, len);
+        c->olen = (uint32_t)len;
+        set_events(c, true);
+    }
+}
+
+static void flush_out(struct client *c) {
+    uint32_t off = 0;
+    while (off < c->olen) {
+        ssize_t n = send(c->fd, c->out + off, c->olen - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            bytes_out += (uint64_t)n;
+            off += (uint32_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        } else {
+            close_client(c, true);
+            return;
+        }
+    }
+    memmove(c->out, c->out + off, c->olen - off);
+    c->olen -= off;
+    if (!c->olen) set_events(c, false);
+}
+
+/* --- connections -------------------------------------------------------------------------- */
+static void close_client(struct client *c, bool counted_as_disconnect) {
+    if (c->state == S_CLOSED || c->state == S_UNUSED) return;
+    if (counted_as_disconnect) {
+        disconnected++;
+        if (c->state != S_READY) failed++;
+    }
+    if (c->state != S_READY && c->state != S_CLOSED) in_progress--;
+    /* An abortive close (RST): no TIME_WAIT left behind on the client side, so that repeated runs
+     * do not run out of ephemeral ports. */
+    struct linger lg = {1, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(c->fd);
+    c->fd = -1;
+    c->state = S_CLOSED;
+}
+
+static void send_login(struct client *c) {
+    char buf[256];
+    int n;
+    if (opt_proto == P_IRC)
+        n = snprintf(buf, sizeof buf, "NICK %s\r\nUSER %s 0 * :%s\r\n", c->nick, c->nick, c->nick);
+    else
+        n = snprintf(buf, sizeof buf, "%s\r\n", c->nick);
+    c->state = S_LOGIN;
+    send_bytes(c, buf, (size_t)n);
+}
+
+static void launch(int local) {
+    struct client *c = &clients[local];
+    c->gid = opt_first + local;
+    c->nick_len = (uint8_t)snprintf(c->nick, sizeof c->nick, "%s%d", opt_prefix, c->gid);
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) fail("socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    c->t_connect = now_ns();
+    if (!t_first_connect) t_first_connect = c->t_connect;
+    launched++;
+    in_progress++;
+    int r = connect(c->fd, (struct sockaddr *)&sa, sizeof sa);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)local};
+    if (r < 0 && errno == EINPROGRESS) {
+        c->state = S_CONNECTING;
+        ev.events |= EPOLLOUT;
+        c->want_out = true;
+        epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+    } else if (r == 0) {
+        epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+        send_login(c);
+    } else {
+        if (!first_error[0]) snprintf(first_error, sizeof first_error, "connect: %s", strerror(errno));
+        c->state = S_LOGIN;
+        close_client(c, true);
+    }
+}
+
+static void registered(struct client *c, int64_t now) {
+    int64_t took = now - c->t_connect;
+    in_progress--;
+    ready++;
+    t_last_ready = now;
+    if (opt_mode == M_CONNECT) {
+        connect_hist[bucket_of((uint64_t)took)]++;
+        if (took > connect_max) connect_max = took;
+        c->state = S_READY;
+        close_client(c, false);
+    } else {
+        c->state = S_READY;
+    }
+}
+
+/* --- sending ------------------------------------------------------------------------------ */
+static void top_up(struct client *c) {
+    if (!sending || c->sender < 0 || c->state != S_READY || c->inflight >= opt_window) return;
+    int64_t now = now_ns();
+    char buf[64 * 128];
+    size_t len = 0;
+    while (c->inflight < opt_window && len + 128 < sizeof buf) {
+        c->seq++;
+        c->inflight++;
+        sent_total++;
+        if (window_open && !window_closed) window_sent++;
+        if (opt_proto == P_IRC) {
+            memcpy(buf + len, "PRIVMSG #bench :", 16);
+            len += 16;
+        }
+        char *p = buf + len;
+        int n = snprintf(p, PAYLOAD_LEN + 1, "%s%05d %010u %020lld ", MARK, c->sender, c->seq, (long long)now);
+        memset(p + n, 'x', (size_t)(PAYLOAD_LEN - n));
+        len += PAYLOAD_LEN;
+        buf[len++] = '\r';
+        buf[len++] = '\n';
+    }
+    send_bytes(c, buf, len);
+}
+
+/* --- receiving ---------------------------------------------------------------------------- */
+static uint64_t digits(const char *p, int n, bool *ok) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) {
+        unsigned d = (unsigned char)p[i] - '0';
+        if (d > 9) *ok = false;
+        v = v * 10 + d;
+    }
+    return v;
+}
+
+static void payload(struct client *c, const char *p, int64_t now) {
+    bool ok = p[8] == ' ' && p[19] == ' ' && p[40] == ' ';
+    uint64_t sender = digits(p + 3, 5, &ok), seq = digits(p + 9, 10, &ok), sent = digits(p + 20, 20, &ok);
+    if (!ok || sender >= (uint64_t)opt_senders || seq == 0) {
+        malformed++;
+        return;
+    }
+    received_total++;
+    t_last_payload = now;
+    int64_t latency = now - (int64_t)sent;
+    if (latency < 0) latency = 0;
+    if (window_open && !window_closed) {
+        window_delivered++;
+        hist[bucket_of((uint64_t)latency)]++;
+        if (latency > lat_max) lat_max = latency;
+        if (latency < lat_min) lat_min = latency;
+    }
+    uint32_t last = c->last[sender];
+    if (seq == last) duplicates++;
+    else if (seq < last) reordered++;
+    else {
+        if (seq > (uint64_t)last + 1) gaps += seq - last - 1;
+        c->last[sender] = (uint32_t)seq;
+    }
+    if ((int)sender == c->sender && c->inflight > 0) c->inflight--;
+}
+
+static bool starts(const char *line, size_t len, const char *prefix) {
+    size_t n = strlen(prefix);
+    return len >= n && memcmp(line, prefix, n) == 0;
+}
+
+static void note_error(const char *line, size_t len) {
+    error_lines++;
+    if (!first_error[0]) {
+        size_t n = len < sizeof first_error - 1 ? len : sizeof first_error - 1;
+        for (size_t i = 0; i < n; i++)  /* keep it valid inside a JSON string */
+            first_error[i] = (line[i] == '"' || line[i] == '\\' || (unsigned char)line[i] < 32) ? '?' : line[i];
+        first_error[n] = 0;
+    }
+}
+
+/* The IRC numeric of a line ":server NNN ...", or -1. */
+static int irc_numeric(const char *line, size_t len) {
+    if (!len || line[0] != ':') return -1;
+    const char *sp = memchr(line, ' ', len);
+    if (!sp || (size_t)(sp - line) + 4 > len) return -1;
+    if (sp[1] < '0' || sp[1] > '9' || sp[2] < '0' || sp[2] > '9' || sp[3] < '0' || sp[3] > '9') return -1;
+    if ((size_t)(sp - line) + 4 < len && sp[4] != ' ') return -1;
+    return (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
+}
+
+static void handle_line(struct client *c, const char *line, size_t len, int64_t now) {
+    if (len && line[len - 1] == '\r') len--;
+    if (len >= PAYLOAD_LEN && memcmp(line + len - PAYLOAD_LEN, MARK, 3) == 0) {
+        payload(c, line + len - PAYLOAD_LEN, now);
+        return;
+    }
+    if (opt_proto == P_IRC) {
+        if (starts(line, len, "PING ")) {
+            char buf[600];
+            size_t n = len < 500 ? len : 500;
+            memcpy(buf, "PONG", 4);
+            memcpy(buf + 4, line + 4, n - 4);
+            buf[n] = '\r';
+            buf[n + 1] = '\n';
+            pings++;
+            send_bytes(c, buf, n + 2);
+            return;
+        }
+        if (starts(line, len, "ERROR")) {
+            note_error(line, len);
+            return;
+        }
+        int numeric = irc_numeric(line, len);
+        if (c->state == S_LOGIN && numeric == 1) {
+            if (opt_mode == M_CONNECT) {
+                registered(c, now);
+            } else {
+                /* echo-message after registration: asked for before, InspIRCd holds the
+                 * registration until its once-a-second timer. */
+                static const char join[] = "CAP REQ :echo-message\r\nJOIN #bench\r\n";
+                c->state = S_JOINING;
+                send_bytes(c, join, sizeof join - 1);
+            }
+            return;
+        }
+        if (numeric >= 400 && numeric < 600) {
+            note_error(line, len);
+            return;
+        }
+        if (c->state == S_JOINING && len > (size_t)c->nick_len + 2 && line[0] == ':' &&
+            memcmp(line + 1, c->nick, c->nick_len) == 0 && line[1 + c->nick_len] == '!' &&
+            memmem(line, len, " JOIN ", 6)) {
+            registered(c, now);
+            return;
+        }
+        other_lines++;
+        return;
+    }
+    if (starts(line, len, "error:")) {
+        note_error(line, len);
+        return;
+    }
+    if (c->state == S_LOGIN) {
+        /* "* NICK joined lobby" (line protocol) or "* NICK joined" (threaded baseline) */
+        const char *tail = opt_proto == P_LINE ? " joined lobby" : " joined";
+        size_t tlen = strlen(tail);
+        if (len == 2 + c->nick_len + tlen && line[0] == '*' && line[1] == ' ' &&
+            memcmp(line + 2, c->nick, c->nick_len) == 0 && memcmp(line + 2 + c->nick_len, tail, tlen) == 0) {
+            registered(c, now);
+            return;
+        }
+    }
+    other_lines++;
+}
+
+static void handle_readable(struct client *c) {
+    uint32_t carried = c->plen;
+    if (carried) memcpy(scratch, c->part, carried);
+    ssize_t n = recv(c->fd, scratch + carried, SCRATCH_SIZE - carried, 0);
+    int64_t now = now_ns();  /* the receipt time of every line in this read */
+    if (n == 0) {
+        if (!first_error[0]) snprintf(first_error, sizeof first_error, "server closed client %d", c->gid);
+        close_client(c, true);
+        return;
+    }
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        if (!first_error[0]) snprintf(first_error, sizeof first_error, "recv: %s", strerror(errno));
+        close_client(c, true);
+        return;
+    }
+    bytes_in += (uint64_t)n;
+    size_t total = carried + (size_t)n, start = 0;
+    for (;;) {
+        char *nl = memchr(scratch + start, '\n', total - start);
+        if (!nl) break;
+        size_t end = (size_t)(nl - scratch);
+        handle_line(c, scratch + start, end - start, now);
+        if (c->state == S_CLOSED) return;
+        start = end + 1;
+    }
+    size_t rest = total - start;
+    if (rest > 64 * 1024) fail("a line longer than 64 KiB from the server");
+    if (rest > c->pcap) {
+        c->pcap = (uint32_t)rest * 2;
+        c->part = xrealloc(c->part, c->pcap);
+    }
+    memcpy(c->part, scratch + start, rest);
+    c->plen = (uint32_t)rest;
+    top_up(c);
+}
+
+static void handle_writable(struct client *c) {
+    if (c->state == S_CONNECTING) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err) {
+            if (!first_error[0]) snprintf(first_error, sizeof first_error, "connect: %s", strerror(err));
+            c->state = S_LOGIN;
+            close_client(c, true);
+            return;
+        }
+        set_events(c, false);
+        send_login(c);
+        return;
+    }
+    flush_out(c);
+}
+
+/* --- control ------------------------------------------------------------------------------ */
+static char stdin_buf[256];
+static size_t stdin_len = 0;
+static bool quit_requested = false;
+
+static void handle_stdin(void) {
+    ssize_t n = read(0, stdin_buf + stdin_len, sizeof stdin_buf - 1 - stdin_len);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        quit_requested = true;  /* end of input */
+        epoll_ctl(epfd, EPOLL_CTL_DEL, 0, NULL);
+        return;
+    }
+    stdin_len += (size_t)n;
+    stdin_buf[stdin_len] = 0;
+    char *nl;
+    while ((nl = strchr(stdin_buf, '\n'))) {
+        *nl = 0;
+        long long t0;
+        if (sscanf(stdin_buf, "go %lld", &t0) == 1 && !t_go) {
+            t_go = t0;
+            t_warm_end = t_go + (int64_t)(opt_warmup * NS);
+            t_end = t_warm_end + (int64_t)(opt_duration * NS);
+        } else if (strncmp(stdin_buf, "quit", 4) == 0) {
+            quit_requested = true;
+        }
+        size_t used = (size_t)(nl + 1 - stdin_buf);
+        memmove(stdin_buf, nl + 1, stdin_len - used + 1);
+        stdin_len -= used;
+    }
+    if (stdin_len >= sizeof stdin_buf - 1) stdin_len = 0;
+}
+
+static double secs(int64_t ns) { return ns / 1e9; }
+
+static void report(int64_t now) {
+    int count = opt_count;
+    int local_senders = 0;
+    for (int i = 0; i < count; i++)
+        if (clients[i].sender >= 0) local_senders++;
+    const char *mode = opt_mode == M_FANOUT ? "fanout" : opt_mode == M_IDLE ? "idle" : "connect";
+    printf("{\"event\":\"result\",\"mode\":\"%s\",\"clients\":%d,\"first\":%d,\"count\":%d,\"senders\":%d,"
+           "\"local_senders\":%d,\"window\":%d,\"ready\":%d,\"failed\":%d,\"disconnected\":%d,",
+           mode, opt_clients, opt_first, count, opt_senders, local_senders, opt_window, ready, failed,
+           disconnected);
+    printf("\"sent\":%llu,\"window_sent\":%llu,\"received\":%llu,\"window_delivered\":%llu,"
+           "\"reordered\":%llu,\"duplicates\":%llu,\"gaps\":%llu,\"malformed\":%llu,\"error_lines\":%llu,"
+           "\"other_lines\":%llu,\"pings\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,",
+           (unsigned long long)sent_total, (unsigned long long)window_sent, (unsigned long long)received_total,
+           (unsigned long long)window_delivered, (unsigned long long)reordered, (unsigned long long)duplicates,
+           (unsigned long long)gaps, (unsigned long long)malformed, (unsigned long long)error_lines,
+           (unsigned long long)other_lines, (unsigned long long)pings, (unsigned long long)bytes_in,
+           (unsigned long long)bytes_out);
+    printf("\"window_s\":%.6f,\"cpu_window_s\":%.6f,\"cpu_total_s\":%.6f,\"drain_s\":%.6f,",
+           opt_duration, cpu_window, cpu_seconds(), t_drain_start ? secs(now - t_drain_start) : 0.0);
+    printf("\"latency_min_ns\":%lld,\"latency_max_ns\":%lld,\"connect_max_ns\":%lld,",
+           (long long)(lat_min == INT64_MAX ? 0 : lat_min), (long long)lat_max, (long long)connect_max);
+    printf("\"first_connect_ns\":%lld,\"last_ready_ns\":%lld,\"hist_sub_bits\":%d,",
+           (long long)t_first_connect, (long long)t_last_ready, SUB_BITS);
+    print_hist("latency_hist", hist);
+    printf(",");
+    print_hist("connect_hist", connect_hist);
+    printf(",\"first_error\":\"%s\"}\n", first_error);
+    fflush(stdout);
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: loadgen --port P [--proto line|threaded|irc] [--mode fanout|idle|connect]\n"
+            "  [--clients C] [--first F --count N] [--senders S] [--window W] [--parallel K]\n"
+            "  [--warmup s] [--duration s] [--drain s] [--quiet s] [--login-timeout s] [--deadline s]\n"
+            "  [--prefix NICKPREFIX]\n");
+    exit(64);
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) usage();
+        i++;
+        if (!strcmp(a, "--port")) opt_port = atoi(v);
+        else if (!strcmp(a, "--proto"))
+            opt_proto = !strcmp(v, "irc") ? P_IRC : !strcmp(v, "threaded") ? P_THREADED : P_LINE;
+        else if (!strcmp(a, "--mode"))
+            opt_mode = !strcmp(v, "idle") ? M_IDLE : !strcmp(v, "connect") ? M_CONNECT : M_FANOUT;
+        else if (!strcmp(a, "--clients")) opt_clients = atoi(v);
+        else if (!strcmp(a, "--first")) opt_first = atoi(v);
+        else if (!strcmp(a, "--count")) opt_count = atoi(v);
+        else if (!strcmp(a, "--senders")) opt_senders = atoi(v);
+        else if (!strcmp(a, "--window")) opt_window = atoi(v);
+        else if (!strcmp(a, "--parallel")) opt_parallel = atoi(v);
+        else if (!strcmp(a, "--warmup")) opt_warmup = atof(v);
+        else if (!strcmp(a, "--duration")) opt_duration = atof(v);
+        else if (!strcmp(a, "--drain")) opt_drain = atof(v);
+        else if (!strcmp(a, "--quiet")) opt_quiet = atof(v);
+        else if (!strcmp(a, "--login-timeout")) opt_login_timeout = atof(v);
+        else if (!strcmp(a, "--deadline")) opt_deadline = atof(v);
+        else if (!strcmp(a, "--prefix")) opt_prefix = v;
+        else usage();
+    }
+    if (opt_count < 0) opt_count = opt_clients - opt_first;
+    if (opt_port <= 0 || opt_clients <= 0 || opt_count <= 0 || opt_first + opt_count > opt_clients ||
+        opt_senders < 0 || opt_senders > opt_clients || opt_window < 1 || opt_window > 64 || opt_parallel < 1)
+        usage();
+    if (opt_mode == M_FANOUT && opt_senders < 1) usage();
+    step = opt_senders ? opt_clients / opt_senders : 1;
+
+    struct rlimit rl;  /* as many descriptors as we are allowed */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+    fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+
+    clients = calloc((size_t)opt_count, sizeof *clients);
+    if (!clients) fail("out of memory");
+    for (int i = 0; i < opt_count; i++) {
+        struct client *c = &clients[i];
+        int gid = opt_first + i;
+        c->fd = -1;
+        c->sender = (opt_senders && gid % step == 0 && gid / step < opt_senders) ? gid / step : -1;
+        if (opt_mode == M_FANOUT) {
+            c->last = calloc((size_t)opt_senders, sizeof *c->last);
+            if (!c->last) fail("out of memory");
+        }
+    }
+
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event sev = {.events = EPOLLIN, .data.u32 = STDIN_TAG};
+    bool watch_stdin = epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &sev) == 0;
+    struct epoll_event events[MAX_EVENTS];
+
+    int64_t t_start = now_ns();
+    int64_t deadline = t_start + (int64_t)(opt_deadline * NS);
+    int64_t login_deadline = t_start + (int64_t)(opt_login_timeout * NS);
+    bool announced = false;
+
+    for (;;) {
+        int64_t now = now_ns();
+        if (now > deadline) fail("deadline of %.0f s reached", opt_deadline);
+        while (launched < opt_count && in_progress < opt_parallel) launch(launched);
+
+        bool all_done = launched == opt_count && in_progress == 0;
+        if (opt_mode == M_CONNECT) {
+            if (all_done) break;
+            if (now > login_deadline) fail("connect scenario took longer than %.0f s", opt_login_timeout);
+        } else if (!announced) {
+            if (all_done) {
+                if (ready < opt_count) fail("%d of %d clients failed to log in", opt_count - ready, opt_count);
+                printf("{\"event\":\"ready\",\"ready\":%d,\"login_s\":%.6f}\n", ready, secs(now - t_start));
+                fflush(stdout);
+                announced = true;
+            } else if (now > login_deadline) {
+                fail("login timed out after %.0f s", opt_login_timeout);
+            }
+        } else if (opt_mode == M_IDLE) {
+            if (quit_requested) break;
+        } else {  /* fanout, everyone logged in */
+            if (quit_requested && !t_go) break;
+            if (t_go && !started && now >= t_go) {
+                started = sending = true;
+                for (int i = 0; i < opt_count; i++) top_up(&clients[i]);
+            }
+            if (started && !window_open && now >= t_warm_end) {
+                window_open = true;
+                cpu_window_start = cpu_seconds();
+            }
+            if (started && !window_closed && now >= t_end) {
+                window_closed = true;
+                sending = false;
+                cpu_window = cpu_seconds() - cpu_window_start;
+                t_drain_start = now;
+                if (!t_last_payload) t_last_payload = now;
+            }
+            if (window_closed) {
+                bool idle_senders = true;
+                for (int i = 0; i < opt_count && idle_senders; i++)
+                    if (clients[i].sender >= 0 && clients[i].inflight > 0 && clients[i].state == S_READY)
+                        idle_senders = false;
+                bool complete = opt_count == opt_clients && received_total == sent_total * (uint64_t)opt_clients;
+                if ((idle_senders && complete) || now - t_last_payload > (int64_t)(opt_quiet * NS) ||
+                    now - t_drain_start > (int64_t)(opt_drain * NS))
+                    break;
+            }
+        }
+
+        int timeout = 100;
+        if (t_go && !started) timeout = (int)((t_go - now) / 1000000);
+        else if (started && !window_open) timeout = (int)((t_warm_end - now) / 1000000);
+        else if (window_open && !window_closed) timeout = (int)((t_end - now) / 1000000);
+        if (timeout > 100) timeout = 100;
+        if (timeout < 0) timeout = 0;
+        int n = epoll_wait(epfd, events, MAX_EVENTS, timeout);
+        if (n < 0 && errno != EINTR) fail("epoll_wait: %s", strerror(errno));
+        for (int i = 0; i < n; i++) {
+            uint32_t tag = events[i].data.u32;
+            if (tag == STDIN_TAG) {
+                if (watch_stdin) handle_stdin();
+                continue;
+            }
+            struct client *c = &clients[tag];
+            if (c->state == S_CLOSED || c->state == S_UNUSED) continue;
+            if (events[i].events & (EPOLLOUT | EPOLLERR)) handle_writable(c);
+            if (c->state == S_CLOSED) continue;
+            if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) handle_readable(c);
+        }
+    }
+    int64_t now = now_ns();
+    report(now);
+    for (int i = 0; i < opt_count; i++) close_client(&clients[i], false);
+    return 0;
+}

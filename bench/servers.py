@@ -1,0 +1,320 @@
+"""
+The servers the benchmark measures, each started fresh for every run on 127.0.0.1 and stopped
+by the caller in a ``finally``:
+
+- L{OurServer}: ``twistd -n chat`` from this working tree, as users run it (defaults on, history
+  kept, a fresh database per run), with flood control off (``--rate 0``) and, only when the run
+  needs more than the default allows, a larger ``--max-clients``.
+- L{ThreadedServer}: ``bench/baselines/threaded.py``, the origin's design.
+- L{InspircdServer}: InspIRCd (when installed), with a configuration written by the bench that
+  lifts its flood limits, listens on 127.0.0.1 only and does no DNS or ident lookups.
+
+Each knows the protocol the load generator must speak to it and can report its process's CPU
+time and resident memory from /proc.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+START_WAIT = 30.0  # longest wait for a server to listen
+STOP_WAIT = 20.0  # SIGTERM, then SIGKILL after this many seconds
+#: ``twistd chat``'s default --max-clients; the bench raises it only for runs that need more.
+OUR_DEFAULT_MAX_CLIENTS = 10_000
+ERROR_PATTERN = re.compile(r"Traceback|Unhandled Error|Unhandled error|CRITICAL")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process, all its threads (Linux /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def status_kib(pid: int, field: str) -> int | None:
+    """A ``kB`` field of /proc/PID/status (VmRSS, VmHWM, Threads...), or None."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for servers that cannot take port 0)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def python_env() -> dict[str, str]:
+    """The environment for Python servers: this working tree first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def twistd_command() -> list[str]:
+    """Return the command that runs twistd with this interpreter."""
+    script = Path(sys.executable).parent / "twistd"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
+class Server:
+    """A server process under test: started by L{start}, always stopped with L{stop}."""
+
+    name = ""
+    protocol = ""  # what the load generator speaks to it: line, threaded or irc
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.command: list[str] = []
+        self.log_path: Path | None = None
+        self._log_file: Any = None
+
+    @property
+    def pid(self) -> int:
+        """The server's process id."""
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, workdir: Path, clients: int) -> None:
+        """Start the server in C{workdir}, ready for C{clients} clients, and wait until it listens."""
+        raise NotImplementedError
+
+    def _spawn(self, command: list[str], workdir: Path, env: dict[str, str] | None = None) -> None:
+        self.command = command
+        self.log_path = workdir / f"{self.name}.log"
+        self._log_file = self.log_path.open("ab")
+        self.process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=self._log_file,
+                                        stderr=subprocess.STDOUT, env=env)
+
+    def log_text(self) -> str:
+        """What the server has written to its log so far."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text("utf-8", "replace")
+
+    def _wait_for(self, ready: Callable[[], int | None]) -> int:
+        """Poll C{ready} (bounded) until it returns the port; fail early if the process died."""
+        assert self.process is not None
+        deadline = time.monotonic() + START_WAIT
+        while time.monotonic() < deadline:
+            port = ready()
+            if port:
+                return port
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not listen within {START_WAIT:.0f} s:\n{self.log_text()[-3000:]}")
+
+    def stop(self) -> int | None:
+        """SIGTERM, a bounded wait, then SIGKILL; return the exit status (None if never started)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_WAIT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_WAIT)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return self.process.returncode
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the server process has used so far."""
+        return cpu_seconds(self.pid)
+
+    def rss_kib(self) -> int | None:
+        """The server's resident memory now (VmRSS)."""
+        return status_kib(self.pid, "VmRSS")
+
+    def status_kib(self, field: str) -> int | None:
+        """Another kB field of the server's /proc status (VmHWM: its peak RSS)."""
+        return status_kib(self.pid, field)
+
+    def log_errors(self) -> int:
+        """How many tracebacks or unhandled errors the server logged."""
+        return len(ERROR_PATTERN.findall(self.log_text()))
+
+    def shown_command(self) -> str:
+        """The command line, as a shell would take it."""
+        return shlex.join(self.command)
+
+
+class OurServer(Server):
+    """``twistd -n chat`` from this working tree (PYTHONPATH), as users run it, with --rate 0."""
+
+    name = "ours"
+    protocol = "line"
+    listening = re.compile(r"chat server listening on 127\.0\.0\.1:(\d+)")
+
+    def __init__(self, db_path: Path | None = None) -> None:
+        super().__init__()
+        self.db_path = db_path
+
+    def start(self, workdir: Path, clients: int) -> None:
+        """Start twistd on 127.0.0.1 port 0 with a fresh database in C{workdir} (or C{db_path})."""
+        db = self.db_path or workdir / "chat.sqlite3"
+        command = twistd_command() + [
+            "-n", "--pidfile=", "--logfile", str(workdir / "twistd.log"), "chat",
+            "--port", "tcp:0:interface=127.0.0.1", "--db", str(db), "--rate", "0",
+        ]
+        if clients + 100 > OUR_DEFAULT_MAX_CLIENTS:
+            command += ["--max-clients", str(clients + 100)]
+        self._spawn(command, workdir, env=python_env())
+        self.log_path = workdir / "twistd.log"
+
+        def port() -> int | None:
+            match = self.listening.search(self.log_text())
+            return int(match.group(1)) if match else None
+
+        self.port = self._wait_for(port)
+
+    @staticmethod
+    def describe() -> dict[str, Any]:
+        """Which code and interpreter run as "ours"."""
+        commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                                capture_output=True, text=True, check=False).stdout.strip()
+        return {"code": str(REPO / "chat_twisted"), "git": commit or None, "python": sys.version.split()[0]}
+
+
+class ThreadedServer(Server):
+    """``python -m bench.baselines.threaded`` on 127.0.0.1 port 0."""
+
+    name = "threaded"
+    protocol = "threaded"
+    listening = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+
+    def start(self, workdir: Path, clients: int) -> None:
+        """Start the threaded baseline and wait until it prints its port."""
+        self._spawn([sys.executable, "-m", "bench.baselines.threaded", "--host", "127.0.0.1", "--port", "0"],
+                    workdir, env=python_env())
+
+        def port() -> int | None:
+            match = self.listening.search(self.log_text())
+            return int(match.group(1)) if match else None
+
+        self.port = self._wait_for(port)
+
+    @staticmethod
+    def describe() -> dict[str, Any]:
+        """What the threaded baseline is."""
+        return {"code": "bench/baselines/threaded.py", "python": sys.version.split()[0]}
+
+
+INSPIRCD_CONFIG = """\
+<config format="xml">
+<server name="bench.local" description="chat_twisted benchmark peer" network="BenchNet">
+<admin name="bench" nick="bench" email="bench@localhost">
+<bind address="127.0.0.1" port="{port}" type="clients">
+<connect name="bench" allow="127.0.0.1" maxchans="20" timeout="120" pingfreq="3600"
+         hardsendq="67108864" softsendq="67108864" recvq="67108864"
+         threshold="1000000000" commandrate="1000000000" fakelag="no"
+         localmax="1000000" globalmax="1000000" limit="1000000" maxconnwarn="no"
+         resolvehostnames="no" useident="no" usednsbl="no">
+<performance softlimit="{sockets}" somaxconn="1024" netbuffersize="65536" clonesonconnect="no" quietbursts="yes">
+<path configdir="{dir}" datadir="{dir}" logdir="{dir}">
+<pid file="{dir}/inspircd.pid">
+<files motd="{dir}/motd.txt">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="{dir}/inspircd-events.log">
+<dns server="127.0.0.1" timeout="1">
+<options prefixquit="Quit: " syntaxhints="no" announcets="yes" hostintopic="yes" defaultmodes="nt">
+<security hideserver="" userstats="Pu" customversion="" maxtargets="20">
+<channels users="20" opers="60">
+<whowas groupsize="10" maxgroups="100000" maxkeep="3d">
+<module name="cap">
+<module name="ircv3_echomessage">
+"""
+
+
+class InspircdServer(Server):
+    """
+    InspIRCd in the foreground (``--nofork``) with a configuration the bench writes: one connect
+    class for 127.0.0.1 with flood limits lifted (huge recvq/sendq, threshold and commandrate, no
+    fakelag, no clone limits), no DNS or ident lookups, and IRCv3 echo-message, so that senders
+    get their own lines back as on the other servers.
+    """
+
+    name = "inspircd"
+    protocol = "irc"
+
+    @staticmethod
+    def executable() -> str | None:
+        """The installed inspircd binary, or None."""
+        return shutil.which("inspircd") or next(
+            (path for path in ("/usr/sbin/inspircd", "/usr/bin/inspircd") if os.path.exists(path)), None)
+
+    def start(self, workdir: Path, clients: int) -> None:
+        """Write the config, start InspIRCd on a free port and wait until it accepts connections."""
+        binary = self.executable()
+        if binary is None:
+            raise RuntimeError("inspircd is not installed")
+        import resource
+
+        sockets = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        for attempt in range(3):  # the free port may be taken by someone else before InspIRCd binds it
+            self.port = free_port()
+            config = workdir / "inspircd.conf"
+            config.write_text(INSPIRCD_CONFIG.format(port=self.port, dir=workdir, sockets=sockets))
+            (workdir / "motd.txt").write_text("chat_twisted benchmark\n")
+            command = [binary, "--nofork", f"--config={config}"]
+            if os.geteuid() == 0:
+                command.append("--runasroot")  # it refuses root otherwise; only ever on 127.0.0.1 here
+            self._spawn(command, workdir)
+            try:
+                self._wait_for(self._accepts)
+                return
+            except RuntimeError:
+                self.stop()
+                if attempt == 2:
+                    raise
+
+    def _accepts(self) -> int | None:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return self.port
+        except OSError:
+            return None
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The installed version."""
+        binary = cls.executable()
+        version = (subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+                   if binary else None)
+        return {"binary": binary, "version": version}
+
+
+SERVERS: dict[str, type[Server]] = {"ours": OurServer, "threaded": ThreadedServer, "inspircd": InspircdServer}
+
+
+def available(name: str) -> str | None:
+    """None if server C{name} can run here, else why not."""
+    if name not in SERVERS:
+        return f"unknown server {name!r} (known: {', '.join(SERVERS)})"
+    if name == "inspircd" and InspircdServer.executable() is None:
+        return "inspircd is not installed (apt-get install inspircd)"
+    return None
