@@ -263,7 +263,7 @@ class Server:
             twistd = twistd_command()
         self.command = twistd + [
             "-n", "--pidfile=", "--logfile", str(self.log_path), "chat",
-            "--port", "tcp:0:interface=127.0.0.1", "--db", db,
+            "--port", "tcp:0:interface=127.0.0.1", "--db", db, "--rate", "0",
         ]
         if twistd == twistd_command():
             self.shown_command = shlex.join(self.command)
