@@ -46,7 +46,11 @@ from twisted.internet import defer, task
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.protocol import ClientFactory, Protocol
 
-from chat_twisted.model import StoredMessage
+if __package__ in (None, ""):  # run as a script: make the repository's bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.servers import cpu_seconds, twistd_command  # noqa: E402
+from chat_twisted.model import StoredMessage  # noqa: E402
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.store.sqlite import SqliteStore, insert_messages_txn
 
@@ -177,22 +181,6 @@ async def level1(reactor: Any, args: argparse.Namespace, tmp: Path) -> list[dict
 
 
 # --- Level 2: end to end -----------------------------------------------------------------------
-
-
-def twistd_command() -> list[str]:
-    script = Path(sys.executable).parent / "twistd"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), or None."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 #: Run twistd with the chat server patched for measurement (never part of the shipped server):

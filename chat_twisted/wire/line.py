@@ -231,7 +231,7 @@ class LineChatProtocol(LineReceiver):
         except UnicodeDecodeError:
             self._send_error("line is not valid UTF-8; it was dropped")
             return
-        wait = self._bucket.take(line_cost(text))
+        wait = self._bucket.take(line_cost(text)) if self.factory.rate > 0 else 0.0
         if wait > 0:
             self._hold()
             self.factory.service.clock.callLater(wait, self._handle, text)
