@@ -13,7 +13,7 @@ import math
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from chat_twisted.errors import BadArguments, NotAllowed, TooManyAttempts, WrongPassword
+from chat_twisted.errors import AlreadyRegistered, NotRegistered, PasswordRule, TooManyAttempts, WrongPassword
 from chat_twisted.interfaces import IChatStore
 from chat_twisted.limits import FailureBackoff
 from chat_twisted.model import Account
@@ -28,11 +28,11 @@ MAX_PASSWORD_LENGTH = 256
 def check_password_rules(password: str) -> str:
     """Return C{password} if it is acceptable for a new account or password, else raise."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise BadArguments(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise PasswordRule("too_short", MIN_PASSWORD_LENGTH)
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise BadArguments(f"a password may have at most {MAX_PASSWORD_LENGTH} characters")
+        raise PasswordRule("too_long", MAX_PASSWORD_LENGTH)
     if any(char.isspace() for char in password):
-        raise BadArguments("a password may not contain spaces")
+        raise PasswordRule("spaces")
     return password
 
 
@@ -58,27 +58,27 @@ class Accounts:
         password_hash = await self._hasher.hash(password)
         created = await self._store.create_account(nick_key, Account(nick, password_hash, self._clock.seconds()))
         if not created:
-            raise NotAllowed(f"{nick} is already registered")
+            raise AlreadyRegistered(nick)
 
     async def check(self, nick_key: str, nick: str, password: str, address: str) -> Account:
         """
         Return C{nick_key}'s account if C{password} is right.
 
-        Raise L{TooManyAttempts} during back-off (without checking), L{NotAllowed} if the nick
+        Raise L{TooManyAttempts} during back-off (without checking), L{NotRegistered} if the nick
         is not registered, L{WrongPassword} (and lengthen the back-off) if the password is wrong.
         """
         keys = ("account:" + nick_key, "address:" + address)
         wait = max(self._backoff.wait_for(key) for key in keys)
         if wait > 0:
-            raise TooManyAttempts(f"too many failed logins; try again in {math.ceil(wait)} seconds")
+            raise TooManyAttempts(math.ceil(wait))
         account = await self._store.get_account(nick_key)
         if account is None:
-            raise NotAllowed(f"{nick} is not registered")
+            raise NotRegistered(nick)
         if not await self._hasher.verify(account.password_hash, password):
             for key in keys:
                 self._backoff.failed(key)
             log.info("wrong password for {nick} from {address}", nick=account.nick, address=address)
-            raise WrongPassword(f"wrong password for {nick}")
+            raise WrongPassword(nick)
         for key in keys:
             self._backoff.succeeded(key)
         return account

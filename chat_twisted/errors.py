@@ -1,51 +1,237 @@
 """
-Expected problems, each carrying the text the user is shown after ``error:``.
+Expected problems: why a request could not be done, as a kind and its parameters.
 
-The core raises these; whoever handles a user's line catches L{ChatError} and delivers its text
-as an L{chat_twisted.model.ErrorReply}. Nothing here touches a transport.
+The core raises these and never words them: each door renders every kind in its own form (an
+C{error:} line, an IRC numeric, a JSON error). They compare by kind and parameters, so tests and
+doors can match them as values. Nothing here touches a transport.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class ChatError(Exception):
-    """A request that cannot be done, with a message fit to show the user who made it."""
+    """A request that cannot be done; subclasses carry what a door needs to say why."""
 
-    @property
-    def text(self) -> str:
-        """The user-facing message."""
-        return str(self.args[0]) if self.args else "request failed"
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(vars(self).items()))))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in vars(self).items())
+        return f"{type(self).__name__}({fields})"
 
 
+# --- names ------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False, repr=False)
 class InvalidName(ChatError):
-    """A nickname or room name breaks the naming rules."""
+    """
+    C{name} breaks the naming rules for C{what} (C{"nickname"} or C{"room name"}): C{problem}
+    is C{"empty"}, C{"too_long"} (more than C{limit} characters), C{"bad_start"} (a digit or
+    C{-} first) or C{"bad_characters"}.
+    """
+
+    what: str
+    name: str
+    problem: str
+    limit: int = 0
 
 
+@dataclass(eq=False, repr=False)
 class NickInUse(ChatError):
-    """Another connected user already has this nickname (compared without regard to case)."""
+    """Another connected user already has C{nick} (compared without regard to case)."""
+
+    nick: str
 
 
-class UnknownCommand(ChatError):
-    """The line starts with C{/} but names no command."""
+@dataclass(eq=False, repr=False)
+class NickRegistered(ChatError):
+    """C{nick} belongs to a registered account: taking it needs that account's password."""
+
+    nick: str
 
 
-class BadArguments(ChatError):
-    """A command was given missing or malformed arguments."""
+@dataclass(eq=False, repr=False)
+class AlreadyNamed(ChatError):
+    """The user asked to be renamed to the nickname they already have."""
+
+    nick: str
 
 
+@dataclass(eq=False, repr=False)
 class NoSuchUser(ChatError):
-    """A command names a user who is not online."""
+    """No user named C{nick} is online (and none is registered, where that would do)."""
+
+    nick: str
 
 
-class NotAllowed(ChatError):
-    """The request is valid but not possible in the user's current state."""
+# --- rooms ------------------------------------------------------------------------------------
 
 
+@dataclass(eq=False, repr=False)
+class AlreadyInRoom(ChatError):
+    """The user is already in C{room}."""
+
+    room: str
+
+
+@dataclass(eq=False, repr=False)
+class NotInRoom(ChatError):
+    """The request is about C{room}, which the user is not in."""
+
+    room: str
+
+
+@dataclass(eq=False, repr=False)
+class NoSuchRoom(ChatError):
+    """No room named C{room} exists now."""
+
+    room: str
+
+
+@dataclass(eq=False, repr=False)
+class EmptyText(ChatError):
+    """A message, action or topic had nothing left to show once sanitised."""
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+@dataclass(eq=False, repr=False)
+class PasswordRule(ChatError):
+    """A new password breaks a rule: C{problem} is C{"too_short"}, C{"too_long"} or C{"spaces"}."""
+
+    problem: str
+    limit: int = 0
+
+
+@dataclass(eq=False, repr=False)
+class AlreadyRegistered(ChatError):
+    """C{nick} is registered already (C{yours}: to this very user)."""
+
+    nick: str
+    yours: bool = False
+
+
+@dataclass(eq=False, repr=False)
+class NotRegistered(ChatError):
+    """A password was given for C{nick}, which no account holds."""
+
+    nick: str
+
+
+@dataclass(eq=False, repr=False)
+class NotIdentified(ChatError):
+    """The request needs the user to be logged in to a registered account."""
+
+
+@dataclass(eq=False, repr=False)
 class WrongPassword(ChatError):
-    """A password did not match the account's."""
+    """The password given for C{nick} did not match its account's."""
+
+    nick: str
 
 
+@dataclass(eq=False, repr=False)
 class TooManyAttempts(ChatError):
-    """Too many recent failed logins for an account or an address; try again later."""
+    """Too many recent failed logins for the account or the address; try again in C{seconds}."""
+
+    seconds: int
 
 
-class StoreFailed(ChatError):
-    """The store could not keep something; nothing was shown to anyone."""
+@dataclass(eq=False, repr=False)
+class NotLoggedIn(ChatError):
+    """The request needs a nickname first."""
+
+
+@dataclass(eq=False, repr=False)
+class AlreadyLoggedIn(ChatError):
+    """The user has a nickname already; use a nick change instead."""
+
+
+# --- private messages -------------------------------------------------------------------------
+
+
+@dataclass(eq=False, repr=False)
+class MailboxFull(ChatError):
+    """C{nick} is offline and has too many messages waiting already."""
+
+    nick: str
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+@dataclass(eq=False, repr=False)
+class NotStored(ChatError):
+    """A message could not be stored, so nobody was shown it."""
+
+
+@dataclass(eq=False, repr=False)
+class HistoryUnavailable(ChatError):
+    """The history of C{room} could not be read from the store."""
+
+    room: str
+
+
+@dataclass(eq=False, repr=False)
+class ServerFull(ChatError):
+    """The server has C{limit} connections, its most; try again later."""
+
+    limit: int
+
+
+@dataclass(eq=False, repr=False)
+class TooManyFromAddress(ChatError):
+    """The connection's address has C{limit} connections, the most allowed."""
+
+    limit: int
+
+
+@dataclass(eq=False, repr=False)
+class ShuttingDown(ChatError):
+    """The server is shutting down and accepts nothing new."""
+
+
+@dataclass(eq=False, repr=False)
+class LoginTimedOut(ChatError):
+    """The connection did not log in within C{seconds}."""
+
+    seconds: float
+
+
+@dataclass(eq=False, repr=False)
+class InternalError(ChatError):
+    """Something unexpected went wrong (logged on the server); the request was not done."""
+
+
+# --- what a door finds in a connection's input --------------------------------------------------
+
+
+@dataclass(eq=False, repr=False)
+class InputTooLong(ChatError):
+    """A line or message longer than C{limit} bytes was dropped."""
+
+    limit: int
+
+
+@dataclass(eq=False, repr=False)
+class NotUtf8(ChatError):
+    """A line or message that is not valid UTF-8 was dropped."""
+
+
+@dataclass(eq=False, repr=False)
+class ExcessFlood(ChatError):
+    """The connection sent more than it may have waiting; it is closed."""
+
+
+@dataclass(eq=False, repr=False)
+class WrongProtocol(ChatError):
+    """The connection spoke another protocol (C{protocol}: C{"http"}, say); it is closed."""
+
+    protocol: str

@@ -54,14 +54,22 @@ class IChatStore(Interface):
 
     def append_message(room_key, message):  # type: ignore[no-untyped-def]
         """
-        Add a L{StoredMessage} to the history of room C{room_key}. Fires once it is durably
-        stored; appends fire in the order they were made.
+        Add a L{StoredMessage} to the history of room C{room_key}. Fires with its id once it is
+        durably stored; appends fire in the order they were made, and later ones get larger ids.
         """
 
     def recent_messages(room_key, limit):  # type: ignore[no-untyped-def]
         """
         Fire with a list of at most C{limit} newest messages of C{room_key}, oldest first,
         including every message appended before this call, even one whose append has not fired.
+        """
+
+    def find_messages(room_key, limit, after=None, before=None, newest=False):  # type: ignore[no-untyped-def]
+        """
+        Fire with a list of at most C{limit} messages of C{room_key}, oldest first, from those
+        strictly after the L{HistoryPoint} C{after} and strictly before C{before} (either may be
+        None: no bound): the newest of them if C{newest}, else the oldest. Like
+        L{recent_messages}, it sees every message appended before the call.
         """
 
     def room_topics():  # type: ignore[no-untyped-def]

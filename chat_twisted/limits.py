@@ -10,6 +10,8 @@ import ipaddress
 
 from twisted.internet.interfaces import IReactorTime
 
+from chat_twisted.errors import ChatError, ServerFull, TooManyFromAddress
+
 #: How many failing keys a FailureBackoff holds before it prunes stale ones.
 _PRUNE_AT = 10_000
 
@@ -125,15 +127,15 @@ class ConnectionLimits:
         self.total = 0
         self._per_group: dict[str, int] = {}
 
-    def admit(self, address: str) -> str | None:
+    def admit(self, address: str) -> ChatError | None:
         """Count a new connection from C{address}; return None, or why it is refused (uncounted)."""
         if self.total >= self.max_total:
-            return f"the server is full ({self.max_total} connections); try again later"
+            return ServerFull(self.max_total)
         group = self._group(address)
         if group is not None:
             count = self._per_group.get(group, 0)
             if count >= self.max_per_address:
-                return f"too many connections from your address (at most {self.max_per_address})"
+                return TooManyFromAddress(self.max_per_address)
             self._per_group[group] = count + 1
         self.total += 1
         return None

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from chat_twisted.errors import InvalidName
+from chat_twisted.errors import ChatError, InvalidName
 
 #: The room every user enters on login and returns to with ``/part``.
 LOBBY = "lobby"
@@ -63,25 +63,21 @@ def check_name(name: str, what: str) -> str:
     Return C{name} if it is a valid nickname or room name, else raise L{InvalidName}.
 
     Valid: 1 to 30 ASCII letters, digits and C{_-[]\\^{}|}, not starting with a digit or C{-}.
-    C{what} ("nickname" or "room name") is used in the error text.
+    C{what} ("nickname" or "room name") is carried in the error; so is the name, sanitised.
     """
     if not name:
-        raise InvalidName(f"{what} must not be empty")
+        raise InvalidName(what, "", "empty")
     if len(name) > MAX_NAME_LENGTH:
-        raise InvalidName(f"{what} {sanitise(name)[:MAX_NAME_LENGTH]!r}... is longer than {MAX_NAME_LENGTH} characters")
+        raise InvalidName(what, sanitise(name)[:MAX_NAME_LENGTH], "too_long", MAX_NAME_LENGTH)
     if not _NAME_PATTERN.match(name):
-        shown = sanitise(name)
-        if name[0].isdigit() or name[0] == "-":
-            raise InvalidName(f"{what} {shown!r} must not start with a digit or '-'")
-        raise InvalidName(
-            f"{what} {shown!r} may only contain ASCII letters, digits and _-[]\\^{{}}|"
-        )
+        problem = "bad_start" if name[0].isdigit() or name[0] == "-" else "bad_characters"
+        raise InvalidName(what, sanitise(name), problem)
     return name
 
 
 # --- Events: what the core hands to IChatClient.deliver(). -------------------------------------
-# "when" is the server clock's reading (seconds since the epoch); doors format it in the
-# service's display time zone.
+# "when" is the server clock's reading (seconds since the epoch); doors format it as they show
+# time. Events that happen in a room name it; each door decorates room names in its own way.
 
 
 class Event:
@@ -91,26 +87,15 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
-class NickPrompt(Event):
-    """Ask the connection to choose a nickname; C{first} is true for the greeting on connect."""
-
-    first: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class PasswordPrompt(Event):
-    """C{nick} is registered: ask for its password (or another nickname)."""
-
-    nick: str
-
-
-@dataclass(frozen=True, slots=True)
 class Welcome(Event):
-    """The connection is logged in as C{nick}; C{online} users are connected, including it."""
+    """
+    The connection is logged in as C{nick} (the registered user C{account}, or a guest if None);
+    C{online} users are connected, including it.
+    """
 
     nick: str
     online: int
-    room: str
+    account: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +108,7 @@ class Joined(Event):
 
 @dataclass(frozen=True, slots=True)
 class Left(Event):
-    """C{nick} left C{room} because of C{reason}; sent to those who remain."""
+    """C{nick} left C{room} because of C{reason}; sent to those who remain and to the one who left."""
 
     room: str
     nick: str
@@ -131,31 +116,68 @@ class Left(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class UserQuit(Event):
+    """
+    C{nick} left the chat because of C{reason}; sent once to each user who shared a room with them,
+    C{rooms} naming the rooms that user shared (in the order the leaver had joined them).
+    """
+
+    nick: str
+    reason: str
+    rooms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NickChanged(Event):
-    """C{old} is now called C{new}; sent to the room, the renamed user too."""
+    """C{old} is now called C{new}; sent once to everyone who shares a room with them, and to them."""
 
     old: str
     new: str
 
 
 @dataclass(frozen=True, slots=True)
+class AccountChanged(Event):
+    """C{nick} is now the registered user C{account} (None: logged out); sent like L{NickChanged}."""
+
+    nick: str
+    account: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AwayChanged(Event):
+    """C{nick} went away with C{message} (or came back: empty); sent like L{NickChanged}."""
+
+    nick: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Said(Event):
-    """C{nick} said C{text} in C{room} at C{when}."""
+    """
+    C{nick} said C{text} in C{room} at C{when} (as a notice if C{notice}); C{id} is its stored id,
+    C{account} the sender's registered account (None: a guest). So for L{Action} and
+    L{PrivateMessage}.
+    """
 
     room: str
     nick: str
     text: str
     when: float
+    notice: bool = False
+    id: int = field(default=0, compare=False)  # an annotation: the same message, wherever read
+    account: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Action(Event):
-    """C{nick} performed the C{/me} action C{text} in C{room} at C{when}."""
+    """C{nick} performed the C{/me} action C{text} in C{room} at C{when}; C{id} is its stored id."""
 
     room: str
     nick: str
     text: str
     when: float
+    id: int = field(default=0, compare=False)  # an annotation: the same message, wherever read
+    account: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +186,8 @@ class PrivateMessage(Event):
     A private message from C{sender} to C{recipient}.
 
     Delivered to the recipient with C{echo} false, and to the sender, as the confirmation that it
-    was delivered, with C{echo} true. C{stored} marks one kept while the recipient was offline.
+    was delivered, with C{echo} true. C{stored} marks one kept while the recipient was offline;
+    C{notice} and C{action} how it was sent.
     """
 
     sender: str
@@ -173,36 +196,75 @@ class PrivateMessage(Event):
     when: float
     echo: bool = False
     stored: bool = False
+    notice: bool = False
+    action: bool = False
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientAway(Event):
+    """The user a private message was just delivered to is away with C{message}."""
+
+    nick: str
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
 class TopicChanged(Event):
-    """C{nick} set the topic of C{room} to C{topic}; sent to the room."""
+    """C{nick} set the topic of C{room} to C{topic} at C{when}; sent to the room. C{id}: its stored id."""
 
     room: str
     nick: str
     topic: str
+    when: float = 0.0
+    id: int = field(default=0, compare=False)  # an annotation: the same message, wherever read
 
 
 @dataclass(frozen=True, slots=True)
 class TopicInfo(Event):
-    """The topic of C{room} (empty: none), in answer to C{/topic} or on joining."""
+    """
+    The topic of C{room} (empty: none), in answer to a topic question or on joining; C{nick} set
+    it at C{when}, where known (empty and 0 for a topic kept from before a restart).
+    """
 
     room: str
     topic: str
+    nick: str = ""
+    when: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class WhoList(Event):
-    """The nicknames in C{room}, sorted without regard to case."""
+    """The nicknames in C{room}, sorted without regard to case; C{away} names those who are away."""
 
     room: str
     nicks: tuple[str, ...]
+    away: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """One online user as others may see them: nickname, account, away message, rooms, idle seconds."""
+
+    nick: str
+    account: str | None
+    away: str
+    rooms: tuple[str, ...]
+    idle: float
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class UserList(Event):
+    """The answer to a question about the nicknames C{asked}: those of them online, in that order."""
+
+    asked: tuple[str, ...]
+    users: tuple[UserInfo, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class RoomSummary:
-    """One room as listed by C{/rooms}."""
+    """One room as listed by a rooms question."""
 
     name: str
     members: int
@@ -218,36 +280,53 @@ class RoomList(Event):
 
 @dataclass(frozen=True, slots=True)
 class ServerTime(Event):
-    """The server's date and time, ISO 8601 with its UTC offset."""
+    """The server's date and time, ISO 8601 with its UTC offset, and the clock reading C{when}."""
 
     iso: str
+    when: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
-class HelpEntry:
-    """One command as listed by C{/help}."""
+class Registered(Event):
+    """The user's nickname C{nick} is now registered to them."""
 
-    usage: str
-    description: str
-
-
-@dataclass(frozen=True, slots=True)
-class HelpText(Event):
-    """Every command with a one-line description."""
-
-    entries: tuple[HelpEntry, ...]
+    nick: str
 
 
 @dataclass(frozen=True, slots=True)
-class Notice(Event):
-    """A short confirmation for this user only ("password changed")."""
+class LoggedIn(Event):
+    """The user, already chatting, is now the registered user C{nick}."""
 
-    text: str
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedOut(Event):
+    """The user is no longer a registered user; they have left their rooms and have no nickname."""
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordChanged(Event):
+    """The user's account has a new password."""
+
+
+@dataclass(frozen=True, slots=True)
+class AwaySet(Event):
+    """The user is now marked away (C{away} true) or back."""
+
+    away: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineQueued(Event):
+    """C{nick} is offline: the user's private message will be delivered when they log in."""
+
+    nick: str
 
 
 @dataclass(frozen=True, slots=True)
 class Goodbye(Event):
-    """The last line before the server closes the connection on C{/quit}."""
+    """The last event before the server closes the connection: C{reason} is why."""
 
     reason: str
 
@@ -259,9 +338,12 @@ class ServerShutdown(Event):
 
 @dataclass(frozen=True, slots=True)
 class ErrorReply(Event):
-    """Something the user asked for could not be done; the connection stays open."""
+    """
+    Something the user asked for could not be done (C{error} says why); the connection stays open
+    unless a L{Goodbye} or close follows.
+    """
 
-    text: str
+    error: ChatError
 
 
 # --- Records: what the core keeps in its store. -------------------------------------------------
@@ -269,13 +351,25 @@ class ErrorReply(Event):
 
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
-    """One line of a room's history: C{kind} is C{"say"}, C{"action"} or C{"topic"}."""
+    """
+    One line of a room's history: C{kind} is C{"say"}, C{"action"} or C{"topic"}. C{id} is the
+    store's number for it (0 until stored): unique in the store, larger for later messages.
+    """
 
     room: str
     kind: str
     sender: str
     text: str
     when: float
+    id: int = field(default=0, compare=False)  # an annotation: the same message, wherever read
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """A place in a room's history: just before or after the message C{id}, or the time C{when}."""
+
+    id: int | None = None
+    when: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ C{--port} and returns them in one L{MultiService} for twistd to start and stop.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 from datetime import tzinfo
@@ -19,6 +20,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python import usage
+from twisted.python.failure import Failure
 
 from chat_twisted.core import (
     DEFAULT_JOIN_HISTORY,
@@ -120,17 +122,20 @@ class Options(usage.Options):
         self["port"] = []
         self["timezone"] = None
 
-    def opt_port(self, value: str) -> None:
-        """Where to listen: a port number or a Twisted endpoint description (tcp:5000:interface=127.0.0.1, ssl:5001:privateKey=key.pem:certKey=cert.pem, unix:/run/chat.sock). Repeat to listen on several. [default: tcp:5000]"""  # noqa: E501
+    def _endpoint(self, option: str, value: str) -> None:
         description = endpoint_description(value)
         try:
             endpoint = serverFromString(None, description)
         except Exception as error:  # each endpoint parser raises its own kinds
-            raise usage.UsageError(f"--port {value!r} is not a usable endpoint: {error}") from None
+            raise usage.UsageError(f"--{option} {value!r} is not a usable endpoint: {error}") from None
         port = getattr(endpoint, "_port", 0)
         if not 0 <= port <= 65535:
-            raise usage.UsageError(f"--port {value!r}: port numbers go from 0 to 65535")
-        self["port"].append(description)
+            raise usage.UsageError(f"--{option} {value!r}: port numbers go from 0 to 65535")
+        self[option].append(description)
+
+    def opt_port(self, value: str) -> None:
+        """Where to listen: a port number or a Twisted endpoint description (tcp:5000:interface=127.0.0.1, ssl:5001:privateKey=key.pem:certKey=cert.pem, unix:/run/chat.sock). Repeat to listen on several. [default: tcp:5000]"""  # noqa: E501
+        self._endpoint("port", value)
 
     opt_p = opt_port
 
@@ -148,20 +153,42 @@ class Options(usage.Options):
 
 
 class ListeningService(StreamServerEndpointService):
-    """Listens on one endpoint; fails twistd's start-up if it can't, and logs the address it got."""
+    """
+    Listens on one endpoint for one door; fails twistd's start-up if it can't, and logs the
+    address it got (C{chat server listening on ...} for the line door, C{chat IRC listening on
+    ...} for IRC).
+    """
 
     _raiseSynchronously = True
+
+    def __init__(self, endpoint: Any, factory: Any, door: str = "server") -> None:
+        super().__init__(endpoint, factory)
+        self.door = door
 
     def privilegedStartService(self) -> None:
         """Start listening and log the address (useful with port 0)."""
         super().privilegedStartService()
         self._waitingForPort.addCallback(self._log_address)
 
-    @staticmethod
-    def _log_address(port: IListeningPort | None) -> IListeningPort | None:
+    def _log_address(self, port: IListeningPort | None) -> IListeningPort | None:
         if port is not None:
-            log.info("chat server listening on {address}", address=describe_peer(port.getHost()))
+            log.info("chat {door} listening on {address}", door=self.door, address=describe_peer(port.getHost()))
         return port
+
+
+def stop_on_store_failure(reactor: Any, database: str) -> Callable[[Failure], None]:
+    """
+    Return what the core calls if its store cannot be opened: log a clear message and stop the
+    process with exit status 1, since the server cannot keep history or accounts without it.
+    """
+
+    def fail(failure: Failure) -> None:
+        log.critical("cannot open the database {database!r} ({error}); stopping",
+                     database=database, error=failure.getErrorMessage())
+        reactor.addSystemEventTrigger("after", "shutdown", os._exit, 1)
+        reactor.stop()
+
+    return fail
 
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:
@@ -182,6 +209,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         join_history=options["join-history"],
         limits=ConnectionLimits(options["max-clients"], options["max-per-ip"], bool(options["limit-loopback"])),
         nick_timeout=options["nick-timeout"],
+        on_store_failure=stop_on_store_failure(reactor, options["db"]),
     )
     core.setServiceParent(top)
     factory = LineChatFactory(

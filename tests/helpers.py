@@ -15,9 +15,12 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
 
 from chat_twisted.core import ChatService
+from chat_twisted.model import ErrorReply
 from chat_twisted.passwords import PasswordHasher
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.line import LineChatFactory, LineChatProtocol
+from chat_twisted.wire.slash import SlashSession
+from chat_twisted.wire.text import render
 from tests.fakes import RecordingClient
 
 #: 2026-01-02 03:04:05 UTC, a clock reading every test can reason about.
@@ -39,13 +42,29 @@ def make_core(start: float = START, **options: object) -> tuple[ChatService, Clo
     return ChatService(clock=clock, **options), clock  # type: ignore[arg-type]
 
 
-def logged_in(core: ChatService, nick: str, peer: str = "127.0.0.1:40000") -> tuple[RecordingClient, object]:
-    """Connect a RecordingClient, log it in as C{nick}, forget its greeting events."""
+class ErrorText:
+    """
+    Matches an L{ErrorReply} whose line-protocol form is C{error: <text>}: for tests whose point
+    is the words a line user reads, whatever typed error the core gave.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ErrorReply) and render(other, timezone.utc) == [f"error: {self.text}"]
+
+    def __repr__(self) -> str:
+        return f"ErrorText({self.text!r})"
+
+
+def logged_in(core: ChatService, nick: str, peer: str = "127.0.0.1:40000") -> tuple[RecordingClient, SlashSession]:
+    """Connect a RecordingClient, log it in as C{nick} through the slash dialect, forget its greeting events."""
     client = RecordingClient(peer)
-    session = core.connect(client, peer)
-    session.handle_line(nick)
+    dialect = SlashSession(core.connect(client, peer))
+    dialect.handle_line(nick)
     client.take()
-    return client, session
+    return client, dialect
 
 
 class LineConnection:
@@ -90,3 +109,4 @@ def success_result_of(d: Deferred[Any]) -> Any:
     assert results, "the Deferred has not fired"
     assert not isinstance(results[0], Failure), results[0]
     return results[0]
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_twisted.commands import Command, Message, Request, parse_line
+from chat_twisted.wire.slash import Command, Line, Message, parse_line
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from chat_twisted.commands import Command, Message, Request, parse_line
         ("/\tx", Message("/\tx")),
     ],
 )
-def test_parse_line_message(line: str, expected: Request) -> None:
+def test_parse_line_message(line: str, expected: Line) -> None:
     """Plain lines, '//text' (one slash removed), a lone '/' and '/ text' are messages."""
     assert parse_line(line) == expected
 
@@ -37,7 +37,7 @@ def test_parse_line_message(line: str, expected: Request) -> None:
         ("/topic /slash inside", Command("topic", "/slash inside")),
     ],
 )
-def test_parse_line_command(line: str, expected: Request) -> None:
+def test_parse_line_command(line: str, expected: Line) -> None:
     """'/name args' is a command with the name lower-cased and the args stripped but not otherwise changed."""
     assert parse_line(line) == expected
 

@@ -11,20 +11,21 @@ import pytest
 from twisted.internet.task import Clock
 from twisted.logger import LogEvent, capturedLogs
 
-from chat_twisted.commands import HELP
+from chat_twisted import core as core_module
+from chat_twisted import requests as rq
 from chat_twisted.core import ChatService, Session
+from chat_twisted.errors import AlreadyInRoom, InternalError, NickInUse, NotLoggedIn
+from chat_twisted.wire.slash import HELP, HelpText, NickPrompt, SlashSession, UnknownCommand, Usage
 from chat_twisted.model import (
     LOBBY,
     Action,
     ErrorReply,
     Event,
     Goodbye,
-    HelpText,
     History,
     Joined,
     Left,
     NickChanged,
-    NickPrompt,
     PrivateMessage,
     RoomList,
     RoomSummary,
@@ -33,25 +34,31 @@ from chat_twisted.model import (
     StoredMessage,
     TopicChanged,
     TopicInfo,
+    UserQuit,
     Welcome,
     WhoList,
 )
 from tests.fakes import RecordingClient
-from tests.helpers import START, logged_in, make_core
+from tests.helpers import START, ErrorText, logged_in, make_core
 
 NAME_RULES = "may only contain ASCII letters, digits and _-[]\\^{}|"
 
 
 @dataclass
 class User:
-    """One test user: the fake client the core delivers to and the session lines are fed into."""
+    """One test user: the fake client the core delivers to and the slash dialect lines are fed into."""
 
     client: RecordingClient
-    session: Session
+    dialect: SlashSession
+
+    @property
+    def session(self) -> Session:
+        """The core session under the dialect."""
+        return self.dialect.session
 
     def send(self, line: str) -> list[Event]:
-        """Feed C{line} to the core and return what this user received because of it."""
-        self.session.handle_line(line)
+        """Feed C{line} to the dialect and return what this user received because of it."""
+        self.dialect.handle_line(line)
         return self.client.take()
 
     def take(self) -> list[Event]:
@@ -60,10 +67,10 @@ class User:
 
 
 def connect(core: ChatService, peer: str = "127.0.0.1:50000") -> User:
-    """Connect a user that has not logged in yet, its greeting already read."""
+    """Connect a user that has not logged in yet (the line door would greet it; the dialect does not)."""
     client = RecordingClient(peer)
-    user = User(client, core.connect(client, peer))
-    assert user.take() == [NickPrompt(first=True)]
+    user = User(client, SlashSession(core.connect(client, peer)))
+    assert user.take() == []
     return user
 
 
@@ -107,7 +114,7 @@ def test_login(line: str) -> None:
     """A bare nickname or /nick logs the user in: Welcome with the online count, then Joined lobby."""
     core, _ = make_core()
     user = connect(core)
-    assert user.send(line) == [Welcome("alice", 1, LOBBY), Joined(LOBBY, "alice")]
+    assert user.send(line) == [Welcome("alice", 1, None), Joined(LOBBY, "alice")]
     assert core.online == 1
 
 
@@ -128,7 +135,7 @@ def test_login_invalid_nick(line: str, error: str) -> None:
     """An invalid nickname gets its error and a new NickPrompt, and does not log the user in."""
     core, _ = make_core()
     user = connect(core)
-    assert user.send(line) == [ErrorReply(error), NickPrompt()]
+    assert user.send(line) == [ErrorText(error), NickPrompt()]
     assert core.online == 0
 
 
@@ -137,7 +144,7 @@ def test_login_retry_after_error() -> None:
     core, _ = make_core()
     user = connect(core)
     user.send("9lives")
-    assert user.send("alice") == [Welcome("alice", 1, LOBBY), Joined(LOBBY, "alice")]
+    assert user.send("alice") == [Welcome("alice", 1, None), Joined(LOBBY, "alice")]
 
 
 def test_login_nick_taken_case_insensitively() -> None:
@@ -145,10 +152,10 @@ def test_login_nick_taken_case_insensitively() -> None:
     core, _, _ = chat("alice")
     newcomer = connect(core)
     assert newcomer.send("ALICE") == [
-        ErrorReply("nickname 'ALICE' is already in use; choose another"),
+        ErrorReply(NickInUse("ALICE")),
         NickPrompt(),
     ]
-    assert newcomer.send("bob") == [Welcome("bob", 2, LOBBY), Joined(LOBBY, "bob")]
+    assert newcomer.send("bob") == [Welcome("bob", 2, None), Joined(LOBBY, "bob")]
 
 
 @pytest.mark.parametrize(("line", "reason"), [("/quit", "quit"), ("/QUIT  gotta go ", "gotta go")])
@@ -166,7 +173,7 @@ def test_other_command_before_login() -> None:
     """Any command but /nick and /quit before login is refused and the nickname asked for again."""
     core, _ = make_core()
     user = connect(core)
-    assert user.send("/WHO") == [ErrorReply("choose a nickname first (or /login NICK PASSWORD, or /quit)"), NickPrompt()]
+    assert user.send("/WHO") == [ErrorReply(NotLoggedIn()), NickPrompt()]
     assert core.online == 0
 
 
@@ -174,7 +181,7 @@ def test_welcome_counts_online_users() -> None:
     """Welcome's online count includes every logged-in user and the newcomer, wherever they are."""
     core, _, (alice, bob) = chat("alice", "bob")
     bob.send("/join elsewhere")
-    assert connect(core).send("carol")[0] == Welcome("carol", 3, LOBBY)
+    assert connect(core).send("carol")[0] == Welcome("carol", 3, None)
 
 
 def test_login_announced_to_lobby() -> None:
@@ -192,9 +199,9 @@ def test_login_shows_lobby_topic() -> None:
     core, _, (alice,) = chat("alice")
     alice.send("/topic be nice")
     assert connect(core).send("bob") == [
-        Welcome("bob", 2, LOBBY),
+        Welcome("bob", 2, None),
         Joined(LOBBY, "bob"),
-        TopicInfo(LOBBY, "be nice"),
+        TopicInfo(LOBBY, "be nice", "alice", START),
         History(LOBBY, (StoredMessage(LOBBY, "topic", "alice", "be nice", START),)),
     ]
 
@@ -247,7 +254,7 @@ def test_message_sanitised() -> None:
 def test_unknown_command() -> None:
     """An unknown command is answered with its lower-cased name and a hint to /help."""
     _, _, (alice, bob) = chat("alice", "bob")
-    assert alice.send("/FOO bar") == [ErrorReply("unknown command /foo (try /help)")]
+    assert alice.send("/FOO bar") == [ErrorReply(UnknownCommand("foo"))]
     assert bob.take() == []
 
 
@@ -259,7 +266,7 @@ def test_nick_change() -> None:
     core, _, (alice, bob) = chat("alice", "bob")
     assert alice.send("/nick alicia") == [NickChanged("alice", "alicia")]
     assert bob.take() == [NickChanged("alice", "alicia")]
-    assert connect(core).send("alice")[0] == Welcome("alice", 3, LOBBY)
+    assert connect(core).send("alice")[0] == Welcome("alice", 3, None)
     assert nicks_in(bob) == ("alice", "alicia", "bob")
 
 
@@ -283,7 +290,7 @@ def test_nick_case_only_change() -> None:
 def test_nick_errors(line: str, error: str) -> None:
     """A refused /nick answers only the sender and leaves every nickname as it was."""
     _, _, (alice, bob) = chat("alice", "bob")
-    assert alice.send(line) == [ErrorReply(error)]
+    assert alice.send(line) == [ErrorText(error)]
     assert bob.take() == []
     assert nicks_in(alice) == ("alice", "bob")
 
@@ -314,14 +321,14 @@ def test_time(zone: object, moment: datetime, expected: str) -> None:
     """/time gives the clock's time in the service's zone as ISO 8601 with its UTC offset."""
     core, _ = make_core(moment.timestamp(), timezone=ZoneInfo(zone) if isinstance(zone, str) else zone)
     (alice,) = login(core, "alice")
-    assert alice.send("/time") == [ServerTime(expected)]
+    assert alice.send("/time") == [ServerTime(expected, moment.timestamp())]
 
 
 def test_help_lists_every_command() -> None:
-    """/help delivers the HELP table, which has an entry for every cmd_ handler and no others."""
+    """/help delivers the HELP table, which has an entry for every slash cmd_ handler and no others."""
     _, _, (alice,) = chat("alice")
     assert alice.send("/help") == [HelpText(HELP)]
-    handlers = {name.removeprefix("cmd_") for name in dir(ChatService) if name.startswith("cmd_")}
+    handlers = {name.removeprefix("cmd_") for name in dir(SlashSession) if name.startswith("cmd_")}
     listed = {entry.usage.split()[0][1:] for entry in HELP if not entry.usage.startswith("//")}
     assert listed == handlers
 
@@ -358,7 +365,7 @@ def test_msg_to_self() -> None:
 def test_msg_errors(line: str, error: str) -> None:
     """A /msg without text or to an unknown nickname is refused and delivers nothing."""
     _, _, (alice, bob) = chat("alice", "bob")
-    assert alice.send(line) == [ErrorReply(error)]
+    assert alice.send(line) == [ErrorText(error)]
     assert bob.take() == []
 
 
@@ -374,13 +381,13 @@ def test_me_action_to_room() -> None:
 def test_me_without_text() -> None:
     """/me without text is refused."""
     _, _, (alice,) = chat("alice")
-    assert alice.send("/me") == [ErrorReply("usage: /me TEXT")]
+    assert alice.send("/me") == [ErrorReply(Usage("/me TEXT"))]
 
 
 def test_me_blank_after_sanitising() -> None:
     """/me whose text is only whitespace once control characters are removed is refused like /msg."""
     _, _, (alice, bob) = chat("alice", "bob")
-    assert alice.send("/me \u200b \u200b") == [ErrorReply("usage: /me TEXT")]
+    assert alice.send("/me \u200b \u200b") == [ErrorReply(Usage("/me TEXT"))]
     assert bob.take() == []
 
 
@@ -388,9 +395,9 @@ def test_me_blank_after_sanitising() -> None:
 
 
 def test_join_creates_room() -> None:
-    """/join of a new room moves the user there; the old room sees Left 'moved to ROOM'."""
+    """/join of a new room moves the user there; the old room (and the mover) sees Left 'moved to ROOM'."""
     _, _, (alice, bob) = chat("alice", "bob")
-    assert alice.send("/join General") == [Joined("General", "alice")]
+    assert alice.send("/join General") == [Joined("General", "alice"), Left(LOBBY, "alice", "moved to General")]
     assert bob.take() == [Left(LOBBY, "alice", "moved to General")]
     assert alice.send("/rooms") == [RoomList((RoomSummary("General", 1, ""), RoomSummary(LOBBY, 1, "")))]
 
@@ -400,7 +407,7 @@ def test_join_existing_room() -> None:
     _, _, (alice, bob) = chat("alice", "bob")
     alice.send("/join General")
     clear(bob)
-    assert bob.send("/join #general") == [Joined("General", "bob")]
+    assert bob.send("/join #general") == [Joined("General", "bob"), Left(LOBBY, "bob", "moved to General")]
     assert alice.take() == [Joined("General", "bob")]
 
 
@@ -412,8 +419,9 @@ def test_join_shows_topic() -> None:
     clear(bob)
     assert bob.send("/join rust") == [
         Joined("rust", "bob"),
-        TopicInfo("rust", "crabs"),
+        TopicInfo("rust", "crabs", "alice", START),
         History("rust", (StoredMessage("rust", "topic", "alice", "crabs", START),)),
+        Left(LOBBY, "bob", "moved to rust"),
     ]
 
 
@@ -432,7 +440,7 @@ def test_join_shows_topic() -> None:
 def test_room_errors(line: str, error: str) -> None:
     """A refused /join or /part answers only the sender, who stays where it was."""
     _, _, (alice, bob) = chat("alice", "bob")
-    assert alice.send(line) == [ErrorReply(error)]
+    assert alice.send(line) == [ErrorText(error)]
     assert bob.take() == []
     assert nicks_in(bob) == ("alice", "bob")
 
@@ -441,16 +449,16 @@ def test_join_room_already_in() -> None:
     """/join of the user's own room, under any spelling, is refused."""
     _, _, (alice,) = chat("alice")
     alice.send("/join rust")
-    assert alice.send("/join #RUST") == [ErrorReply("you are already in rust")]
+    assert alice.send("/join #RUST") == [ErrorReply(AlreadyInRoom("rust"))]
 
 
 def test_part_returns_to_lobby() -> None:
-    """/part moves the user back to the lobby; the room left sees Left 'moved to lobby'."""
+    """/part moves the user back to the lobby; the room left (and the mover) sees Left 'moved to lobby'."""
     _, _, (alice, bob, carol) = chat("alice", "bob", "carol")
     alice.send("/join rust")
     bob.send("/join rust")
     clear(alice, carol)
-    assert alice.send("/part") == [Joined(LOBBY, "alice")]
+    assert alice.send("/part") == [Joined(LOBBY, "alice"), Left("rust", "alice", "moved to lobby")]
     assert bob.take() == [Left("rust", "alice", "moved to lobby")]
     assert carol.take() == [Joined(LOBBY, "alice")]
 
@@ -465,8 +473,9 @@ def test_empty_rooms_disappear_but_lobby_stays() -> None:
     assert alice.send("/rooms") == [RoomList((RoomSummary("go", 1, ""), RoomSummary(LOBBY, 0, "")))]
     assert alice.send("/join rust") == [
         Joined("rust", "alice"),
-        TopicInfo("rust", "crabs"),
+        TopicInfo("rust", "crabs", "alice", START),
         History("rust", (StoredMessage("rust", "topic", "alice", "crabs", START),)),
+        Left("go", "alice", "moved to rust"),
     ]
 
 
@@ -503,17 +512,17 @@ def test_topic_set_and_show() -> None:
     _, _, (alice, bob, carol) = chat("alice", "bob", "carol")
     carol.send("/join elsewhere")
     clear(alice, bob)
-    changed = TopicChanged(LOBBY, "alice", "Rust news")
+    changed = TopicChanged(LOBBY, "alice", "Rust news", START)
     assert alice.send("/topic  Rust \x1b[1mnews ") == [changed]
     assert bob.take() == [changed]
     assert carol.take() == []
-    assert bob.send("/topic") == [TopicInfo(LOBBY, "Rust news")]
+    assert bob.send("/topic") == [TopicInfo(LOBBY, "Rust news", "alice", START)]
 
 
 def test_topic_blank_after_sanitising() -> None:
     """/topic whose text is nothing but control or format characters is refused."""
     _, _, (alice,) = chat("alice")
-    assert alice.send("/topic \u200b\x1b[1m") == [ErrorReply("usage: /topic [TEXT]")]
+    assert alice.send("/topic \u200b\x1b[1m") == [ErrorReply(Usage("/topic [TEXT]"))]
     assert alice.send("/topic") == [TopicInfo(LOBBY, "")]
 
 
@@ -525,20 +534,20 @@ def test_topic_blank_after_sanitising() -> None:
     [("/quit", "quit"), ("/quit gone fishing", "gone fishing"), ("/quit \x1b[2J", "quit")],
 )
 def test_quit(line: str, reason: str) -> None:
-    """/quit says Goodbye, closes the client, shows the room the reason and frees the nickname."""
+    """/quit says Goodbye, closes the client, shows the room (a UserQuit) the reason and frees the nickname."""
     core, _, (alice, bob) = chat("alice", "bob")
     assert alice.send(line) == [Goodbye(reason)]
     assert alice.client.closed
-    assert bob.take() == [Left(LOBBY, "alice", reason)]
+    assert bob.take() == [UserQuit("alice", reason, (LOBBY,))]
     assert core.online == 1
-    assert connect(core).send("alice")[0] == Welcome("alice", 2, LOBBY)
+    assert connect(core).send("alice")[0] == Welcome("alice", 2, None)
 
 
 def test_disconnect_without_quit() -> None:
-    """A connection lost without /quit shows its room Left 'connection lost' and frees the nickname."""
+    """A connection lost without /quit shows its room UserQuit 'connection lost' and frees the nickname."""
     core, _, (alice, bob) = chat("alice", "bob")
     alice.session.disconnected()
-    assert bob.take() == [Left(LOBBY, "alice", "connection lost")]
+    assert bob.take() == [UserQuit("alice", "connection lost", (LOBBY,))]
     assert alice.take() == []
     assert core.online == 1
     assert nicks_in(bob) == ("bob",)
@@ -551,7 +560,7 @@ def test_disconnect_idempotent() -> None:
     alice.session.disconnected("again")
     carol.send("/quit")
     carol.session.disconnected()
-    assert bob.take() == [Left(LOBBY, "alice", "connection lost"), Left(LOBBY, "carol", "quit")]
+    assert bob.take() == [UserQuit("alice", "connection lost", (LOBBY,)), UserQuit("carol", "quit", (LOBBY,))]
     assert core.online == 1
 
 
@@ -580,7 +589,7 @@ def test_failing_client_does_not_stop_delivery() -> None:
     core, _, (alice,) = chat("alice")
     broken = BrokenClient("10.0.0.2:5")
     with capturedLogs():
-        core.connect(broken, broken.peer).handle_line("bob")
+        SlashSession(core.connect(broken, broken.peer)).handle_line("bob")
     (carol,) = login(core, "carol")
     clear(alice)
     said = Said(LOBBY, "alice", "hi", START)
@@ -593,15 +602,15 @@ def test_failing_client_does_not_stop_delivery() -> None:
 
 
 def test_unexpected_error_in_handler(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An unexpected exception in a command is logged, answered with a generic error, and the session goes on."""
+    """An unexpected exception in a request's handler is logged, answered with a generic error, and the session goes on."""
     core, _, (alice,) = chat("alice")
 
-    def explode(session: Session, args: str) -> None:
+    def explode(service: ChatService, session: Session, request: rq.Who) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(core, "cmd_who", explode)
+    monkeypatch.setitem(core_module._HANDLERS, rq.Who, explode)
     with capturedLogs() as events:
-        assert alice.send("/who") == [ErrorReply("internal error; the line was not handled")]
+        assert alice.send("/who") == [ErrorReply(InternalError())]
     (failure,) = failures(events)
     assert failure["log_failure"].check(RuntimeError)
-    assert alice.send("/time") == [ServerTime("2026-01-02T03:04:05+00:00")]
+    assert alice.send("/time") == [ServerTime("2026-01-02T03:04:05+00:00", START)]

@@ -6,23 +6,29 @@ import pytest
 from twisted.internet.defer import Deferred
 from twisted.logger import capturedLogs, formatEvent
 
-from chat_twisted.core import OFFLINE_LIMIT, ChatService
+from chat_twisted.core import ChatService
+from chat_twisted.publishing import OFFLINE_LIMIT
 from chat_twisted.model import (
     LOBBY,
     Account,
+    AccountChanged,
     ErrorReply,
     Goodbye,
     Joined,
+    LoggedIn,
+    LoggedOut,
     Left,
     NickChanged,
-    NickPrompt,
-    Notice,
-    PasswordPrompt,
+    OfflineQueued,
+    PasswordChanged,
     PrivateMessage,
+    Registered,
+    UserQuit,
     Welcome,
 )
 from chat_twisted.store.memory import MemoryStore
-from tests.helpers import START, inline_hasher, make_core
+from chat_twisted.wire.slash import NickPrompt, PasswordPrompt
+from tests.helpers import START, ErrorText, inline_hasher, make_core
 from tests.test_core import User, clear, connect, login
 
 PASSWORD = "s3cret-pw"
@@ -49,16 +55,14 @@ def register(core: ChatService, nick: str, password: str = PASSWORD) -> None:
     """Register C{nick} with C{password} through a guest session that then quits, leaving it offline."""
     user = connect(core, "192.0.2.1:1")
     user.send(nick)
-    assert user.send(f"/register {password}")[-1] == Notice(
-        f"{nick} is now registered; next time log in with /login {nick} PASSWORD"
-    )
+    assert user.send(f"/register {password}")[-1] == Registered(nick)
     user.send("/quit")
 
 
 def log_in(core: ChatService, nick: str, password: str = PASSWORD, peer: str = "127.0.0.1:50000") -> User:
     """Connect a user and log it in to registered C{nick} with /login, forgetting what that produced."""
     user = connect(core, peer)
-    assert user.send(f"/login {nick} {password}")[0] == Welcome(nick, core.online, LOBBY)
+    assert user.send(f"/login {nick} {password}")[0] == Welcome(nick, core.online, nick.lower())
     return user
 
 
@@ -70,12 +74,12 @@ def attempt(core: ChatService, address: str, nick: str, password: str) -> ErrorR
     return first
 
 
-def too_many(seconds: int) -> ErrorReply:
+def too_many(seconds: int) -> ErrorText:
     """The refusal during back-off."""
-    return ErrorReply(f"too many failed logins; try again in {seconds} seconds")
+    return ErrorText(f"too many failed logins; try again in {seconds} seconds")
 
 
-WRONG = ErrorReply("wrong password for alice")
+WRONG = ErrorText("wrong password for alice")
 
 
 # --- /register ---------------------------------------------------------------------------------
@@ -85,8 +89,8 @@ def test_register() -> None:
     """/register registers the guest's own nickname, and a second /register says it is already theirs."""
     core, _ = make_core()
     (alice,) = login(core, "alice")
-    assert alice.send(f"/register {PASSWORD}") == [Notice(REGISTERED)]
-    assert alice.send("/register another-pw") == [ErrorReply("alice is already registered to you")]
+    assert alice.send(f"/register {PASSWORD}") == [Registered("alice")]
+    assert alice.send("/register another-pw") == [ErrorText("alice is already registered to you")]
 
 
 @pytest.mark.parametrize(
@@ -103,9 +107,9 @@ def test_register_password_rules(line: str, error: str) -> None:
     """A missing, too short, too long or spaced password is refused and registers nothing."""
     core, _ = make_core()
     (alice,) = login(core, "alice")
-    assert alice.send(line) == [ErrorReply(error)]
+    assert alice.send(line) == [ErrorText(error)]
     alice.send("/quit")
-    assert connect(core).send("alice")[0] == Welcome("alice", 1, LOBBY)
+    assert connect(core).send("alice")[0] == Welcome("alice", 1, None)
 
 
 def test_register_longest_password() -> None:
@@ -121,7 +125,7 @@ def test_register_nick_registered_meanwhile() -> None:
     core, _ = make_core(store=store)
     (alice,) = login(core, "alice")
     store.create_account("alice", Account("alice", "$argon2id$elsewhere", START))
-    assert alice.send(f"/register {PASSWORD}") == [ErrorReply("alice is already registered")]
+    assert alice.send(f"/register {PASSWORD}") == [ErrorText("alice is already registered")]
 
 
 def test_registered_nick_asks_for_password() -> None:
@@ -131,7 +135,7 @@ def test_registered_nick_asks_for_password() -> None:
     user = connect(core)
     assert user.send("Alice") == [PasswordPrompt("Alice")]
     assert core.online == 0
-    assert user.send(f"  {PASSWORD} ") == [Welcome("Alice", 1, LOBBY), Joined(LOBBY, "Alice")]
+    assert user.send(f"  {PASSWORD} ") == [Welcome("Alice", 1, "alice"), Joined(LOBBY, "Alice")]
 
 
 def test_wrong_password_asks_again() -> None:
@@ -142,7 +146,7 @@ def test_wrong_password_asks_again() -> None:
     user.send("alice")
     assert user.send("guess") == [WRONG, PasswordPrompt("alice")]
     assert user.send("") == [PasswordPrompt("alice")]
-    assert user.send(PASSWORD) == [Welcome("alice", 1, LOBBY), Joined(LOBBY, "alice")]
+    assert user.send(PASSWORD) == [Welcome("alice", 1, "alice"), Joined(LOBBY, "alice")]
 
 
 def test_nick_at_password_prompt_escapes() -> None:
@@ -151,7 +155,7 @@ def test_nick_at_password_prompt_escapes() -> None:
     register(core, "alice")
     user = connect(core)
     user.send("alice")
-    assert user.send("/nick bob") == [Welcome("bob", 1, LOBBY), Joined(LOBBY, "bob")]
+    assert user.send("/nick bob") == [Welcome("bob", 1, None), Joined(LOBBY, "bob")]
 
 
 def test_quit_at_password_prompt() -> None:
@@ -174,7 +178,7 @@ def test_registered_nick_in_use_asks_for_password() -> None:
     new = connect(core, "10.0.0.2:2")
     assert new.send("alice") == [PasswordPrompt("alice")]
     assert old.take() == []
-    assert new.send(PASSWORD) == [Welcome("alice", 1, LOBBY), Joined(LOBBY, "alice")]
+    assert new.send(PASSWORD) == [Welcome("alice", 1, "alice"), Joined(LOBBY, "alice")]
     assert old.take() == [Goodbye("logged in from elsewhere")]
 
 
@@ -182,7 +186,7 @@ def test_guest_nick_in_use_is_refused() -> None:
     """A guest nickname that is online is still refused at login (only registered ones can be taken over)."""
     core, _ = make_core()
     login(core, "bob")
-    assert connect(core).send("bob") == [ErrorReply("nickname 'bob' is already in use; choose another"), NickPrompt()]
+    assert connect(core).send("bob") == [ErrorText("nickname 'bob' is already in use; choose another"), NickPrompt()]
 
 
 # --- /login ------------------------------------------------------------------------------------
@@ -194,7 +198,7 @@ def test_login_as_first_line() -> None:
     register(core, "alice")
     (bob,) = login(core, "bob")
     user = connect(core)
-    assert user.send(f"/login alice {PASSWORD}") == [Welcome("alice", 2, LOBBY), Joined(LOBBY, "alice")]
+    assert user.send(f"/login alice {PASSWORD}") == [Welcome("alice", 2, "alice"), Joined(LOBBY, "alice")]
     assert bob.take() == [Joined(LOBBY, "alice")]
 
 
@@ -203,23 +207,23 @@ def test_login_usage(line: str) -> None:
     """/login without exactly a nickname and a password shows its usage, before and after logging in."""
     core, _ = make_core()
     register(core, "alice")
-    assert connect(core).send(line) == [ErrorReply("usage: /login NICK PASSWORD"), NickPrompt()]
+    assert connect(core).send(line) == [ErrorText("usage: /login NICK PASSWORD"), NickPrompt()]
     (bob,) = login(core, "bob")
-    assert bob.send(line) == [ErrorReply("usage: /login NICK PASSWORD")]
+    assert bob.send(line) == [ErrorText("usage: /login NICK PASSWORD")]
 
 
 def test_login_after_guest_renames() -> None:
-    """A guest's /login renames it for its room and confirms with a Notice; it then owns the account."""
+    """A guest's /login renames it for its room (who also see its account) and confirms with LoggedIn; it then owns the account."""
     core, _ = make_core()
     register(core, "alice")
     guest, carol = login(core, "guest", "carol")
     assert guest.send(f"/login alice {PASSWORD}") == [
         NickChanged("guest", "alice"),
-        Notice("you are logged in as alice"),
+        LoggedIn("alice"),
     ]
-    assert carol.take() == [NickChanged("guest", "alice")]
-    assert guest.send("/register again-pw") == [ErrorReply("alice is already registered to you")]
-    assert connect(core).send("guest")[0] == Welcome("guest", 3, LOBBY)
+    assert carol.take() == [NickChanged("guest", "alice"), AccountChanged("alice", "alice")]
+    assert guest.send("/register again-pw") == [ErrorText("alice is already registered to you")]
+    assert connect(core).send("guest")[0] == Welcome("guest", 3, None)
 
 
 def test_login_wrong_password_after_guest() -> None:
@@ -235,11 +239,11 @@ def test_login_wrong_password_after_guest() -> None:
 def test_login_unregistered_nick() -> None:
     """/login of a nickname nobody registered is refused, before and after logging in."""
     core, _ = make_core()
-    assert connect(core).send("/login nobody pass") == [ErrorReply("nobody is not registered"), NickPrompt()]
+    assert connect(core).send("/login nobody pass") == [ErrorText("nobody is not registered"), NickPrompt()]
     (bob,) = login(core, "bob")
-    assert bob.send("/login nobody pass") == [ErrorReply("nobody is not registered")]
+    assert bob.send("/login nobody pass") == [ErrorText("nobody is not registered")]
     assert connect(core).send("/login 9lives pass") == [
-        ErrorReply("nickname '9lives' must not start with a digit or '-'"),
+        ErrorText("nickname '9lives' must not start with a digit or '-'"),
         NickPrompt(),
     ]
 
@@ -251,7 +255,7 @@ def test_guest_cannot_nick_to_registered(line: str) -> None:
     register(core, "alice")
     bob, carol = login(core, "bob", "carol")
     new = line.split()[1]
-    assert bob.send(line) == [ErrorReply(f"{new} is registered; use /login {new} PASSWORD")]
+    assert bob.send(line) == [ErrorText(f"{new} is registered; use /login {new} PASSWORD")]
     assert carol.take() == []
     assert bob.session.nick == "bob"
 
@@ -272,10 +276,10 @@ def test_login_evicts_older_session() -> None:
     (bob,) = login(core, "bob")
     clear(old)
     new = connect(core, "10.0.0.2:2")
-    assert new.send(f"/login alice {PASSWORD}") == [Welcome("alice", 2, LOBBY), Joined(LOBBY, "alice")]
+    assert new.send(f"/login alice {PASSWORD}") == [Welcome("alice", 2, "alice"), Joined(LOBBY, "alice")]
     assert old.take() == [Goodbye("logged in from elsewhere")]
     assert old.client.closed
-    assert bob.take() == [Left(LOBBY, "alice", "logged in from elsewhere"), Joined(LOBBY, "alice")]
+    assert bob.take() == [UserQuit("alice", "logged in from elsewhere", (LOBBY,)), Joined(LOBBY, "alice")]
     assert core.online == 2
     assert old.send("still here?") == []
     assert bob.take() == []
@@ -289,13 +293,17 @@ def test_login_from_guest_evicts_older_session() -> None:
     bob, guest = login(core, "bob", "guest")
     clear(old)
     assert guest.send(f"/login alice {PASSWORD}") == [
-        Left(LOBBY, "alice", "logged in from elsewhere"),
+        UserQuit("alice", "logged in from elsewhere", (LOBBY,)),
         NickChanged("guest", "alice"),
-        Notice("you are logged in as alice"),
+        LoggedIn("alice"),
     ]
     assert old.take() == [Goodbye("logged in from elsewhere")]
     assert old.client.closed
-    assert bob.take() == [Left(LOBBY, "alice", "logged in from elsewhere"), NickChanged("guest", "alice")]
+    assert bob.take() == [
+        UserQuit("alice", "logged in from elsewhere", (LOBBY,)),
+        NickChanged("guest", "alice"),
+        AccountChanged("alice", "alice"),
+    ]
 
 
 def test_password_prompt_evicts_who_logged_in_meanwhile() -> None:
@@ -305,7 +313,7 @@ def test_password_prompt_evicts_who_logged_in_meanwhile() -> None:
     waiting = connect(core, "10.0.0.2:2")
     assert waiting.send("alice") == [PasswordPrompt("alice")]
     meanwhile = log_in(core, "alice", peer="10.0.0.1:1")
-    assert waiting.send(PASSWORD) == [Welcome("alice", 1, LOBBY), Joined(LOBBY, "alice")]
+    assert waiting.send(PASSWORD) == [Welcome("alice", 1, "alice"), Joined(LOBBY, "alice")]
     assert meanwhile.take() == [Goodbye("logged in from elsewhere")]
     assert meanwhile.client.closed
 
@@ -315,7 +323,7 @@ def test_login_again_as_self() -> None:
     core, _ = make_core()
     register(core, "alice")
     alice = log_in(core, "alice")
-    assert alice.send(f"/login alice {PASSWORD}") == [Notice("you are logged in as alice")]
+    assert alice.send(f"/login alice {PASSWORD}") == [LoggedIn("alice")]
     assert not alice.client.closed
 
 
@@ -327,10 +335,10 @@ def test_password_change() -> None:
     core, _ = make_core()
     register(core, "alice")
     alice = log_in(core, "alice")
-    assert alice.send(f"/password {PASSWORD} n3w-pass") == [Notice("password changed")]
+    assert alice.send(f"/password {PASSWORD} n3w-pass") == [PasswordChanged()]
     alice.send("/quit")
     assert attempt(core, "10.0.0.1", "alice", PASSWORD) == WRONG
-    assert attempt(core, "10.0.0.1", "alice", "n3w-pass") == Welcome("alice", 1, LOBBY)
+    assert attempt(core, "10.0.0.1", "alice", "n3w-pass") == Welcome("alice", 1, "alice")
 
 
 @pytest.mark.parametrize(
@@ -348,16 +356,16 @@ def test_password_errors(line: str, error: str) -> None:
     core, _ = make_core()
     register(core, "alice")
     alice = log_in(core, "alice")
-    assert alice.send(line) == [ErrorReply(error)]
+    assert alice.send(line) == [ErrorText(error)]
     alice.send("/quit")
-    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, LOBBY)
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, "alice")
 
 
 def test_password_needs_an_account() -> None:
     """A guest's /password is refused."""
     core, _ = make_core()
     (bob,) = login(core, "bob")
-    assert bob.send("/password old-pw new-pw") == [ErrorReply("you are not logged in to a registered nickname")]
+    assert bob.send("/password old-pw new-pw") == [ErrorText("you are not logged in to a registered nickname")]
 
 
 # --- /logout -----------------------------------------------------------------------------------
@@ -370,11 +378,11 @@ def test_logout() -> None:
     alice = log_in(core, "alice")
     (bob,) = login(core, "bob")
     clear(alice)
-    assert alice.send("/logout") == [Notice("you are logged out"), NickPrompt()]
-    assert bob.take() == [Left(LOBBY, "alice", "logged out")]
+    assert alice.send("/logout") == [LoggedOut()]
+    assert bob.take() == [UserQuit("alice", "logged out", (LOBBY,))]
     assert core.online == 1
     assert connect(core).send("alice") == [PasswordPrompt("alice")]
-    assert alice.send("carol") == [Welcome("carol", 2, LOBBY), Joined(LOBBY, "carol")]
+    assert alice.send("carol") == [Welcome("carol", 2, None), Joined(LOBBY, "carol")]
     assert bob.take() == [Joined(LOBBY, "carol")]
 
 
@@ -384,14 +392,14 @@ def test_logout_then_login_again() -> None:
     register(core, "alice")
     alice = log_in(core, "alice")
     alice.send("/logout")
-    assert alice.send(f"/login alice {PASSWORD}") == [Welcome("alice", 1, LOBBY), Joined(LOBBY, "alice")]
+    assert alice.send(f"/login alice {PASSWORD}") == [Welcome("alice", 1, "alice"), Joined(LOBBY, "alice")]
 
 
 def test_logout_guest() -> None:
     """A guest's /logout is refused and it stays logged in."""
     core, _ = make_core()
     (bob,) = login(core, "bob")
-    assert bob.send("/logout") == [ErrorReply("you are not logged in to a registered nickname")]
+    assert bob.send("/logout") == [ErrorText("you are not logged in to a registered nickname")]
     assert core.online == 1
 
 
@@ -411,7 +419,7 @@ def test_backoff_per_account_refuses_without_checking() -> None:
     assert attempt(core, "10.0.0.4", "alice", PASSWORD) == too_many(1)
     assert hasher.verified == 3
     clock.advance(1)
-    assert attempt(core, "10.0.0.4", "alice", PASSWORD) == Welcome("alice", 1, LOBBY)
+    assert attempt(core, "10.0.0.4", "alice", PASSWORD) == Welcome("alice", 1, "alice")
 
 
 def test_backoff_at_password_prompt() -> None:
@@ -439,7 +447,7 @@ def test_backoff_grows() -> None:
     assert attempt(core, "10.0.0.1", "alice", "guess") == WRONG
     assert attempt(core, "10.0.0.1", "alice", PASSWORD) == too_many(8)
     clock.advance(8)
-    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, LOBBY)
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, "alice")
 
 
 def test_backoff_per_address_across_accounts() -> None:
@@ -448,11 +456,11 @@ def test_backoff_per_address_across_accounts() -> None:
     for nick in ("alice", "bob", "carol", "dave"):
         register(core, nick)
     for nick in ("alice", "bob", "carol"):
-        assert attempt(core, "10.0.0.9", nick, "guess") == ErrorReply(f"wrong password for {nick}")
+        assert attempt(core, "10.0.0.9", nick, "guess") == ErrorText(f"wrong password for {nick}")
     assert attempt(core, "10.0.0.9", "dave", PASSWORD) == too_many(2)
-    assert attempt(core, "10.0.0.10", "dave", PASSWORD) == Welcome("dave", 1, LOBBY)
+    assert attempt(core, "10.0.0.10", "dave", PASSWORD) == Welcome("dave", 1, "dave")
     clock.advance(2)
-    assert attempt(core, "10.0.0.9", "alice", PASSWORD) == Welcome("alice", 2, LOBBY)
+    assert attempt(core, "10.0.0.9", "alice", PASSWORD) == Welcome("alice", 2, "alice")
 
 
 def test_backoff_applies_to_password_change() -> None:
@@ -472,10 +480,10 @@ def test_success_clears_backoff() -> None:
     for _ in range(3):
         attempt(core, "10.0.0.1", "alice", "guess")
     clock.advance(2)
-    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, LOBBY)
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, "alice")
     for _ in range(2):
         assert attempt(core, "10.0.0.1", "alice", "guess") == WRONG
-    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, LOBBY)
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, "alice")
 
 
 def test_unregistered_nick_is_not_a_failure() -> None:
@@ -484,7 +492,7 @@ def test_unregistered_nick_is_not_a_failure() -> None:
     register(core, "alice")
     for _ in range(5):
         attempt(core, "10.0.0.1", "nobody", "guess")
-    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, LOBBY)
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, "alice")
 
 
 # --- offline private messages ------------------------------------------------------------------
@@ -495,21 +503,21 @@ def test_offline_message_delivered_on_login() -> None:
     core, clock = make_core()
     register(core, "alice")
     (bob,) = login(core, "bob")
-    assert bob.send("/msg ALICE see you \x1b[1mlater") == [Notice(OFFLINE)]
+    assert bob.send("/msg ALICE see you \x1b[1mlater") == [OfflineQueued("alice")]
     clock.advance(60)
     alice = connect(core)
     alice.send("alice")
     assert alice.send(PASSWORD) == [
-        Welcome("alice", 2, LOBBY),
+        Welcome("alice", 2, "alice"),
         Joined(LOBBY, "alice"),
         PrivateMessage("bob", "alice", "see you later", START, stored=True),
     ]
     alice.send("/logout")
-    assert alice.send(f"/login alice {PASSWORD}") == [Welcome("alice", 2, LOBBY), Joined(LOBBY, "alice")]
+    assert alice.send(f"/login alice {PASSWORD}") == [Welcome("alice", 2, "alice"), Joined(LOBBY, "alice")]
 
 
 def test_offline_messages_delivered_on_login_command_in_order() -> None:
-    """A guest's /login receives every kept message, oldest first, after its Notice."""
+    """A guest's /login receives every kept message, oldest first, after its LoggedIn."""
     core, clock = make_core()
     register(core, "alice")
     bob, guest = login(core, "bob", "guest")
@@ -518,7 +526,7 @@ def test_offline_messages_delivered_on_login_command_in_order() -> None:
     bob.send("/msg alice two")
     assert guest.send(f"/login alice {PASSWORD}") == [
         NickChanged("guest", "alice"),
-        Notice("you are logged in as alice"),
+        LoggedIn("alice"),
         PrivateMessage("bob", "alice", "one", START, stored=True),
         PrivateMessage("bob", "alice", "two", START + 1, stored=True),
     ]
@@ -533,7 +541,7 @@ def test_offline_message_not_delivered_without_password() -> None:
     user = connect(core)
     assert user.send("alice") == [PasswordPrompt("alice")]
     assert user.send("guess") == [WRONG, PasswordPrompt("alice")]
-    assert user.send("/nick notalice")[:2] == [Welcome("notalice", 2, LOBBY), Joined(LOBBY, "notalice")]
+    assert user.send("/nick notalice")[:2] == [Welcome("notalice", 2, None), Joined(LOBBY, "notalice")]
     assert user.client.of_type(PrivateMessage) == []
 
 
@@ -542,7 +550,7 @@ def test_msg_to_unknown_offline_nick(target: str) -> None:
     """A /msg to a nickname that is neither online nor registered is refused and kept nowhere."""
     core, _ = make_core()
     (bob,) = login(core, "bob")
-    assert bob.send(f"/msg {target} hi") == [ErrorReply(f"no user named {target!r} is online")]
+    assert bob.send(f"/msg {target} hi") == [ErrorText(f"no user named {target!r} is online")]
 
 
 def test_offline_mailbox_limit() -> None:
@@ -551,12 +559,12 @@ def test_offline_mailbox_limit() -> None:
     register(core, "alice")
     (bob,) = login(core, "bob")
     for number in range(OFFLINE_LIMIT):
-        assert bob.send(f"/msg alice note {number}") == [Notice(OFFLINE)]
-    assert bob.send("/msg alice one too many") == [ErrorReply("alice has too many messages waiting; try again later")]
+        assert bob.send(f"/msg alice note {number}") == [OfflineQueued("alice")]
+    assert bob.send("/msg alice one too many") == [ErrorText("alice has too many messages waiting; try again later")]
     alice = log_in(core, "alice")
     alice.send("/logout")
     clear(bob)
-    assert bob.send("/msg alice fits again") == [Notice(OFFLINE)]
+    assert bob.send("/msg alice fits again") == [OfflineQueued("alice")]
 
 
 def test_offline_mailbox_limit_counts_delivered() -> None:
@@ -608,7 +616,7 @@ def test_other_commands_at_password_prompt_do_not_count_as_tries() -> None:
     register(core, "alice")
     user = connect(core)
     user.send("alice")
-    refusal = ErrorReply("enter the password for alice, /nick NAME for another nickname, or /quit")
+    refusal = ErrorText("enter the password for alice, /nick NAME for another nickname, or /quit")
     for _ in range(5):
         assert user.send("/help") == [refusal, PasswordPrompt("alice")]
-    assert user.send(PASSWORD) == [Welcome("alice", 1, LOBBY), Joined(LOBBY, "alice")]
+    assert user.send(PASSWORD) == [Welcome("alice", 1, "alice"), Joined(LOBBY, "alice")]

@@ -19,22 +19,25 @@ from chat_twisted.model import (
     Joined,
     Left,
     NickChanged,
-    Notice,
+    Registered,
     RoomList,
     RoomSummary,
     Said,
     StoredMessage,
     TopicChanged,
     TopicInfo,
+    UserQuit,
     Welcome,
     WhoList,
 )
+from chat_twisted import requests as rq
 from chat_twisted.store.memory import MemoryStore
+from chat_twisted.wire.slash import SlashSession
 from tests.fakes import RecordingClient
-from tests.helpers import START, make_core, success_result_of
+from tests.helpers import START, ErrorText, make_core, success_result_of
 from tests.test_core import connect, login
 
-NOT_SAVED = ErrorReply("your message could not be saved, so it was not sent")
+NOT_SAVED = ErrorText("your message could not be saved, so it was not sent")
 
 
 class ManualStore(MemoryStore):
@@ -52,13 +55,20 @@ class ManualStore(MemoryStore):
         self.pending.append((room_key, message, waiting))
         return waiting
 
-    def recent_messages(self, room_key: str, limit: int) -> Deferred[list[StoredMessage]]:
+    def _store_waiting(self) -> None:
         """Like SqliteStore, put waiting appends in the history before reading it."""
         for key, message, _ in self.pending:
             if message is not None:
                 super().append_message(key, message)
         self.pending = [(key, None, waiting) for key, _, waiting in self.pending]
+
+    def recent_messages(self, room_key: str, limit: int) -> Deferred[list[StoredMessage]]:
+        self._store_waiting()
         return super().recent_messages(room_key, limit)
+
+    def find_messages(self, room_key: str, limit: int, *args: Any, **kwargs: Any) -> Deferred[list[StoredMessage]]:
+        self._store_waiting()
+        return super().find_messages(room_key, limit, *args, **kwargs)
 
     def commit(self) -> None:
         """Store the oldest waiting message (unless a read already did) and fire its Deferred."""
@@ -135,7 +145,7 @@ def test_room_events_are_stored() -> None:
     [
         ("hi", Said(LOBBY, "alice", "hi", START), said("hi")),
         ("/me waves", Action(LOBBY, "alice", "waves", START), StoredMessage(LOBBY, "action", "alice", "waves", START)),
-        ("/topic news", TopicChanged(LOBBY, "alice", "news"), StoredMessage(LOBBY, "topic", "alice", "news", START)),
+        ("/topic news", TopicChanged(LOBBY, "alice", "news", START), StoredMessage(LOBBY, "topic", "alice", "news", START)),
     ],
 )
 def test_stored_before_anyone_sees_it(line: str, event: object, record: StoredMessage) -> None:
@@ -181,7 +191,7 @@ def test_history_errors(args: str, error: str) -> None:
     """/history with a count that is not a whole number of at least 1 is refused."""
     core, _ = make_core()
     (alice,) = login(core, "alice")
-    assert alice.send(f"/history {args}") == [ErrorReply(error)]
+    assert alice.send(f"/history {args}") == [ErrorText(error)]
 
 
 def test_history_empty_room() -> None:
@@ -213,9 +223,9 @@ def test_join_history_after_joined_and_topic() -> None:
     alice.send("/topic news")
     messages = [StoredMessage(LOBBY, "topic", "alice", "news", START), *fill(store, 12)]
     assert connect(core).send("bob") == [
-        Welcome("bob", 2, LOBBY),
+        Welcome("bob", 2, None),
         Joined(LOBBY, "bob"),
-        TopicInfo(LOBBY, "news"),
+        TopicInfo(LOBBY, "news", "alice", START),
         History(LOBBY, tuple(messages[-10:])),
     ]
 
@@ -226,7 +236,11 @@ def test_join_history_on_join_command() -> None:
     core, _ = make_core(store=store)
     (alice,) = login(core, "alice")
     messages = fill(store, 3, room="Rust")
-    assert alice.send("/join rust") == [Joined("rust", "alice"), History("rust", tuple(messages))]
+    assert alice.send("/join rust") == [
+        Joined("rust", "alice"),
+        History("rust", tuple(messages)),
+        Left(LOBBY, "alice", "moved to rust"),
+    ]
 
 
 def test_join_history_configured() -> None:
@@ -243,7 +257,7 @@ def test_join_history_disabled() -> None:
     core, _ = make_core(store=store, join_history=0)
     messages = fill(store, 5)
     user = connect(core)
-    assert user.send("bob") == [Welcome("bob", 1, LOBBY), Joined(LOBBY, "bob")]
+    assert user.send("bob") == [Welcome("bob", 1, None), Joined(LOBBY, "bob")]
     assert user.send("/history 2") == [History(LOBBY, tuple(messages[-2:]), requested=True)]
 
 
@@ -251,7 +265,7 @@ def test_join_without_history() -> None:
     """Entering a room that has no history shows no History event at all."""
     core, _ = make_core()
     (alice,) = login(core, "alice")
-    assert alice.send("/join empty") == [Joined("empty", "alice")]
+    assert alice.send("/join empty") == [Joined("empty", "alice"), Left(LOBBY, "alice", "moved to empty")]
 
 
 # --- topics restored from the store ------------------------------------------------------------
@@ -266,13 +280,13 @@ def test_topics_restored_from_store() -> None:
     core, _ = make_core(store=store, join_history=0)
     core.startService()
     user = connect(core)
-    assert user.send("alice") == [Welcome("alice", 1, LOBBY), Joined(LOBBY, "alice"), TopicInfo(LOBBY, "welcome back")]
-    assert user.send("/join RUST") == [Joined("RUST", "alice"), TopicInfo("RUST", "crabs")]
+    assert user.send("alice") == [Welcome("alice", 1, None), Joined(LOBBY, "alice"), TopicInfo(LOBBY, "welcome back")]
+    assert user.send("/join RUST") == [Joined("RUST", "alice"), TopicInfo("RUST", "crabs"), Left(LOBBY, "alice", "moved to RUST")]
     assert user.send("/rooms") == [RoomList((RoomSummary(LOBBY, 0, "welcome back"), RoomSummary("RUST", 1, "crabs")))]
 
 
 def test_lines_wait_while_the_store_opens() -> None:
-    """Lines that arrive while the store's topics load wait, in order, so a topic set then is kept."""
+    """Requests that arrive while the store's topics load wait, in order, so a topic set then is kept."""
 
     class SlowTopics(MemoryStore):
         """Answers room_topics only when the test fires C{topics}."""
@@ -288,11 +302,19 @@ def test_lines_wait_while_the_store_opens() -> None:
     core, _ = make_core(store=store, join_history=0)
     core.startService()
     alice = connect(core)
-    for line in ("alice", "/join rust", "/topic new", "/part"):
-        assert alice.send(line) == []
+    # Submitted at once, as a door that does not wait would: each must still act in order.
+    requests = (rq.Login("alice", None, (LOBBY,)), rq.Join("rust"), rq.Topic("rust", "new"), rq.Part("rust"))
+    done = [alice.session.submit(request) for request in requests]
+    assert alice.take() == []
+    assert not any(d.called for d in done)
     store.topics.callback({"rust": "old", LOBBY: "stored lobby topic"})
-    assert alice.take()[:3] == [Welcome("alice", 1, LOBBY), Joined(LOBBY, "alice"), TopicInfo(LOBBY, "stored lobby topic")]
-    assert alice.send("/join rust") == [Joined("rust", "alice"), TopicInfo("rust", "new")]
+    assert [success_result_of(d) for d in done] == [None] * 4
+    assert alice.take()[:3] == [Welcome("alice", 1, None), Joined(LOBBY, "alice"), TopicInfo(LOBBY, "stored lobby topic")]
+    assert alice.send("/join rust") == [
+        Joined("rust", "alice"),
+        TopicInfo("rust", "new", "alice", START),
+        Left(LOBBY, "alice", "moved to rust"),
+    ]
 
 
 # --- a slow store keeps everything in order ----------------------------------------------------
@@ -344,8 +366,13 @@ def test_recipients_fixed_when_message_is_made() -> None:
     carol.send("/part")
     store.commit()
     hi = Said(LOBBY, "alice", "hi", START)
-    assert bob.take() == [hi, Joined("elsewhere", "bob"), Left("elsewhere", "carol", "moved to lobby")]
-    assert carol.take() == [Joined("elsewhere", "bob"), Joined(LOBBY, "carol")]
+    assert bob.take() == [
+        hi,
+        Joined("elsewhere", "bob"),
+        Left(LOBBY, "bob", "moved to elsewhere"),
+        Left("elsewhere", "carol", "moved to lobby"),
+    ]
+    assert carol.take() == [Joined("elsewhere", "bob"), Joined(LOBBY, "carol"), Left("elsewhere", "carol", "moved to lobby")]
 
 
 def test_quit_waits_for_the_message_before_it() -> None:
@@ -359,7 +386,7 @@ def test_quit_waits_for_the_message_before_it() -> None:
     store.commit()
     assert alice.take() == [Said(LOBBY, "alice", "bye", START), Goodbye("quit")]
     assert alice.client.closed
-    assert bob.take() == [Said(LOBBY, "alice", "bye", START), Left(LOBBY, "alice", "quit")]
+    assert bob.take() == [Said(LOBBY, "alice", "bye", START), UserQuit("alice", "quit", (LOBBY,))]
 
 
 def test_failed_append_is_not_sent() -> None:
@@ -400,7 +427,7 @@ def test_joiner_sees_message_stored_while_joining() -> None:
     (alice,) = login(core, "alice")
     alice.send("just before you came")
     bob = RecordingClient()
-    core.connect(bob, "127.0.0.1:5").handle_line("bob")
+    SlashSession(core.connect(bob, "127.0.0.1:5")).handle_line("bob")
     store.commit()
     live = [event.text for event in bob.of_type(Said)]  # type: ignore[attr-defined]
     replayed = [message.text for event in bob.of_type(History) for message in event.messages]  # type: ignore[attr-defined]
@@ -417,13 +444,13 @@ def test_line_deferred_waits_for_slow_login() -> None:
     store.create_account("alice", Account("alice", "$argon2id$stand-in", START))
     (bob,) = login(core, "bob")
     user = connect(core)
-    done = user.session.handle_line("/login alice pass")
-    assert not done.called
+    done = user.dialect.handle_line("/login alice pass")
+    assert done is not None and not done.called
     assert user.take() == []
     assert bob.send("not blocked") == [Said(LOBBY, "bob", "not blocked", START)]
     hasher.calls[0].callback(True)
     assert success_result_of(done) is None
-    assert user.take()[:2] == [Welcome("alice", 2, LOBBY), Joined(LOBBY, "alice")]
+    assert user.take()[:2] == [Welcome("alice", 2, "alice"), Joined(LOBBY, "alice")]
 
 
 def test_line_deferred_waits_for_slow_register() -> None:
@@ -431,11 +458,11 @@ def test_line_deferred_waits_for_slow_register() -> None:
     hasher = ManualHasher()
     core, _ = make_core(hasher=hasher)
     (alice,) = login(core, "alice")
-    done = alice.session.handle_line("/register pass-word")
-    assert not done.called
+    done = alice.dialect.handle_line("/register pass-word")
+    assert done is not None and not done.called
     hasher.calls[0].callback("$argon2id$stand-in")
     assert success_result_of(done) is None
-    assert alice.take() == [Notice("alice is now registered; next time log in with /login alice PASSWORD")]
+    assert alice.take() == [Registered("alice")]
 
 
 def test_slow_login_of_closed_connection_does_nothing() -> None:
@@ -444,7 +471,8 @@ def test_slow_login_of_closed_connection_does_nothing() -> None:
     core, _ = make_core(store=store, hasher=hasher)
     store.create_account("alice", Account("alice", "$argon2id$stand-in", START))
     user = connect(core)
-    done = user.session.handle_line("/login alice pass")
+    done = user.dialect.handle_line("/login alice pass")
+    assert done is not None
     user.session.disconnected()
     hasher.calls[0].callback(True)
     assert success_result_of(done) is None

@@ -15,18 +15,19 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 
 from chat_twisted.core import DEFAULT_NICK_TIMEOUT, SHUTDOWN_GRACE, ChatService, Session
+from chat_twisted.errors import ServerFull, TooManyFromAddress
 from chat_twisted.limits import ConnectionLimits, TokenBucket, address_group
 from chat_twisted.model import (
     ErrorReply,
     Event,
     Goodbye,
-    NickPrompt,
-    Notice,
+    LoggedOut,
     ServerShutdown,
 )
 from chat_twisted.store.memory import MemoryStore
 from tests.fakes import RecordingClient
-from tests.helpers import make_core, success_result_of
+from chat_twisted.wire.slash import SlashSession
+from tests.helpers import ErrorText, make_core, success_result_of
 from tests.test_core import User, connect, login
 
 FULL = "the server is full ({} connections); try again later"
@@ -149,8 +150,8 @@ def test_limits_total_cap() -> None:
     limits = ConnectionLimits(max_total=2, max_per_address=10)
     assert limits.admit("192.0.2.1") is None
     assert limits.admit("192.0.2.2") is None
-    assert limits.admit("192.0.2.3") == FULL.format(2)
-    assert limits.admit("/run/chat.sock") == FULL.format(2)
+    assert limits.admit("192.0.2.3") == ServerFull(2)
+    assert limits.admit("/run/chat.sock") == ServerFull(2)
     assert limits.total == 2
 
 
@@ -159,7 +160,7 @@ def test_limits_per_group_cap() -> None:
     limits = ConnectionLimits(max_total=10, max_per_address=2)
     assert limits.admit("192.0.2.1") is None
     assert limits.admit("192.0.2.1") is None
-    assert limits.admit("192.0.2.1") == TOO_MANY.format(2)
+    assert limits.admit("192.0.2.1") == TooManyFromAddress(2)
     assert limits.admit("192.0.2.2") is None
     assert limits.total == 3
 
@@ -169,7 +170,7 @@ def test_limits_ipv6_group_shares_the_cap() -> None:
     limits = ConnectionLimits(max_total=10, max_per_address=2)
     assert limits.admit("2001:db8::1") is None
     assert limits.admit("[2001:db8::2]") is None
-    assert limits.admit("2001:db8::ffff:3") == TOO_MANY.format(2)
+    assert limits.admit("2001:db8::ffff:3") == TooManyFromAddress(2)
     assert limits.admit("2001:db8:0:1::1") is None
 
 
@@ -177,7 +178,7 @@ def test_limits_ipv4_mapped_counts_as_ipv4() -> None:
     """An IPv4-mapped IPv6 address counts against the same IPv4 address."""
     limits = ConnectionLimits(max_total=10, max_per_address=1)
     assert limits.admit("192.0.2.1") is None
-    assert limits.admit("::ffff:192.0.2.1") == TOO_MANY.format(1)
+    assert limits.admit("::ffff:192.0.2.1") == TooManyFromAddress(1)
 
 
 def test_limits_release_frees_both_counts() -> None:
@@ -187,7 +188,7 @@ def test_limits_release_frees_both_counts() -> None:
     limits.release("192.0.2.1")
     assert limits.total == 0
     assert limits.admit("192.0.2.1") is None
-    assert limits.admit("192.0.2.1") == FULL.format(1)
+    assert limits.admit("192.0.2.1") == ServerFull(1)
 
 
 def test_limits_release_keeps_other_connections_of_the_group() -> None:
@@ -197,7 +198,7 @@ def test_limits_release_keeps_other_connections_of_the_group() -> None:
     limits.admit("192.0.2.1")
     limits.release("192.0.2.1")
     assert limits.admit("192.0.2.1") is None
-    assert limits.admit("192.0.2.1") == TOO_MANY.format(2)
+    assert limits.admit("192.0.2.1") == TooManyFromAddress(2)
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "::1", "::ffff:127.0.0.1"])
@@ -205,7 +206,7 @@ def test_limits_loopback_exempt_by_default(address: str) -> None:
     """By default loopback connections are not limited per address, only by the total."""
     limits = ConnectionLimits(max_total=3, max_per_address=1)
     assert [limits.admit(address) for _ in range(3)] == [None, None, None]
-    assert limits.admit(address) == FULL.format(3)
+    assert limits.admit(address) == ServerFull(3)
     limits.release(address)
     assert limits.total == 2
 
@@ -215,7 +216,7 @@ def test_limits_limit_loopback_counts_it(address: str) -> None:
     """With limit_loopback, loopback addresses are limited per address like any other."""
     limits = ConnectionLimits(max_total=10, max_per_address=1, limit_loopback=True)
     assert limits.admit(address) is None
-    assert limits.admit(address) == TOO_MANY.format(1)
+    assert limits.admit(address) == TooManyFromAddress(1)
     limits.release(address)
     assert limits.admit(address) is None
 
@@ -225,7 +226,7 @@ def test_limits_unix_path_never_per_address_limited(limit_loopback: bool) -> Non
     """UNIX socket peers are never limited per address, only by the total."""
     limits = ConnectionLimits(max_total=3, max_per_address=1, limit_loopback=limit_loopback)
     assert [limits.admit("/run/chat.sock") for _ in range(3)] == [None, None, None]
-    assert limits.admit("/run/chat.sock") == FULL.format(3)
+    assert limits.admit("/run/chat.sock") == ServerFull(3)
 
 
 # --- TokenBucket --------------------------------------------------------------------------------
@@ -295,7 +296,7 @@ def test_connect_over_total_refused_then_closed() -> None:
     connect(core, "192.0.2.1:1")
     connect(core, "192.0.2.2:1")
     client, _ = refused(core, "192.0.2.3:1")
-    assert client.order == [ErrorReply(FULL.format(2)), CLOSE]
+    assert client.order == [ErrorText(FULL.format(2)), CLOSE]
     assert core.limits.total == 2
 
 
@@ -305,7 +306,7 @@ def test_connect_over_per_ip_refused() -> None:
     connect(core, "192.0.2.1:1")
     connect(core, "192.0.2.1:2")
     client, _ = refused(core, "192.0.2.1:3")
-    assert client.order == [ErrorReply(TOO_MANY.format(2)), CLOSE]
+    assert client.order == [ErrorText(TOO_MANY.format(2)), CLOSE]
     connect(core, "192.0.2.2:1")
 
 
@@ -315,7 +316,7 @@ def test_refused_session_ignores_lines() -> None:
     connect(core, "192.0.2.1:1")
     client, session = refused(core, "192.0.2.2:1")
     client.take()
-    session.handle_line("alice")
+    SlashSession(session).handle_line("alice")
     assert client.take() == []
     assert core.online == 0
 
@@ -369,7 +370,7 @@ def test_ipv6_clients_in_one_64_share_the_count() -> None:
     connect(core, "2001:db8::1:40000")
     connect(core, "2001:db8::abcd:ef:40001")
     client, _ = refused(core, "2001:db8::ffff:40002")
-    assert client.order == [ErrorReply(TOO_MANY.format(2)), CLOSE]
+    assert client.order == [ErrorText(TOO_MANY.format(2)), CLOSE]
     connect(core, "2001:db8:0:1::1:40003")
 
 
@@ -394,7 +395,7 @@ def test_loopback_peers_limited_with_limit_loopback() -> None:
     core, _ = limited_core(max_per_address=1, limit_loopback=True)
     connect(core, "127.0.0.1:1")
     client, _ = refused(core, "127.0.0.1:2")
-    assert client.order == [ErrorReply(TOO_MANY.format(1)), CLOSE]
+    assert client.order == [ErrorText(TOO_MANY.format(1)), CLOSE]
 
 
 def test_unix_peers_only_limited_by_total() -> None:
@@ -403,7 +404,7 @@ def test_unix_peers_only_limited_by_total() -> None:
     for _ in range(3):
         connect(core, "/run/chat.sock")
     client, _ = refused(core, "/run/chat.sock")
-    assert client.order == [ErrorReply(FULL.format(3)), CLOSE]
+    assert client.order == [ErrorText(FULL.format(3)), CLOSE]
 
 
 # --- the login timer ----------------------------------------------------------------------------
@@ -416,9 +417,9 @@ def test_nick_timeout_closes_connection_without_nickname() -> None:
     client = OrderedClient("192.0.2.1:1")
     session = core.connect(client, "192.0.2.1:1")
     clock.advance(DEFAULT_NICK_TIMEOUT - 1)
-    assert client.order == [NickPrompt(first=True)]
+    assert client.order == []  # the line door greets; the core does not
     clock.advance(1)
-    assert client.order == [NickPrompt(first=True), ErrorReply(TIMED_OUT), CLOSE]
+    assert client.order == [ErrorText(TIMED_OUT), CLOSE]
     assert session.closed
     assert core.limits.total == 1
     assert alice.take() == []
@@ -429,7 +430,7 @@ def test_nick_timeout_message_uses_configured_seconds() -> None:
     core, clock = make_core(nick_timeout=2.5)
     user = connect(core)
     clock.advance(2.5)
-    assert user.take() == [ErrorReply("no nickname chosen within 2.5 seconds")]
+    assert user.take() == [ErrorText("no nickname chosen within 2.5 seconds")]
     assert user.client.closed
 
 
@@ -440,7 +441,7 @@ def test_nick_timeout_counts_from_connect_despite_bad_nicks() -> None:
     clock.advance(30)
     user.send("9lives")
     clock.advance(30)
-    assert user.take() == [ErrorReply(TIMED_OUT)]
+    assert user.take() == [ErrorText(TIMED_OUT)]
     assert user.client.closed
 
 
@@ -467,7 +468,7 @@ def test_nick_timeout_applies_at_password_prompt() -> None:
     user = connect(core)
     user.send("alice")
     clock.advance(DEFAULT_NICK_TIMEOUT)
-    assert user.take() == [ErrorReply(TIMED_OUT)]
+    assert user.take() == [ErrorText(TIMED_OUT)]
     assert user.client.closed
 
 
@@ -478,11 +479,11 @@ def test_logout_restarts_nick_timeout() -> None:
     user.send("alice")
     user.send("/register s3cret-pw")
     clock.advance(1000)
-    assert user.send("/logout") == [Notice("you are logged out"), NickPrompt()]
+    assert user.send("/logout") == [LoggedOut()]
     clock.advance(DEFAULT_NICK_TIMEOUT - 1)
     assert user.take() == []
     clock.advance(1)
-    assert user.take() == [ErrorReply(TIMED_OUT)]
+    assert user.take() == [ErrorText(TIMED_OUT)]
     assert user.client.closed
     assert user.session.closed
 
@@ -646,7 +647,7 @@ def test_connect_during_shutdown_refused(anyone_connected: bool) -> None:
     users: list[User] = login(core, "alice") if anyone_connected else []
     d = core.stopService()
     client, session = refused(core, "192.0.2.1:1")
-    assert client.order == [ErrorReply(SHUTTING_DOWN), CLOSE]
+    assert client.order == [ErrorText(SHUTTING_DOWN), CLOSE]
     session.disconnected()
     for user in users:
         assert not fired(d)

@@ -21,6 +21,7 @@ from twisted.internet import reactor
 from chat_twisted.core import ChatService
 from chat_twisted.model import StoredMessage, TopicInfo
 from chat_twisted.store.sqlite import SqliteStore
+from chat_twisted.wire.slash import SlashSession
 from tests.e2e import WAIT, ServerProcess, SocketClient
 from tests.fakes import RecordingClient
 from tests.helpers import inline_hasher
@@ -237,8 +238,10 @@ async def test_first_user_after_a_restart_is_shown_the_lobby_topic(tmp_path: Pat
     core.startService()
     try:
         client = RecordingClient()
-        session = core.connect(client, "127.0.0.1:40000")
-        await session.handle_line("bob").addTimeout(WAIT, reactor)
+        dialect = SlashSession(core.connect(client, "127.0.0.1:40000"))
+        done = dialect.handle_line("bob")
+        assert done is not None
+        await done.addTimeout(WAIT, reactor)
         assert TopicInfo("lobby", "kept") in client.events
     finally:
         await core.stopService().addTimeout(WAIT, reactor)

@@ -21,10 +21,11 @@ from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from zope.interface import provider
 
-from chat_twisted.commands import Command, Message, parse_line
+from chat_twisted.wire.slash import Command, Message, parse_line
 from chat_twisted.errors import InvalidName
 from chat_twisted.model import MAX_NAME_LENGTH, check_name, sanitise
 from chat_twisted.wire.line import LineChatFactory
+from chat_twisted.wire.text import describe
 from tests.helpers import LineConnection, line_user, make_line_factory
 
 FUZZ = settings(
@@ -434,7 +435,7 @@ def test_check_name_accepts_only_names_that_follow_the_rules(name: str) -> None:
         accepted = check_name(name, "nickname")
     except InvalidName as error:
         assert not follows_the_rules(name)
-        assert not unsafe_in(error.text)
+        assert not unsafe_in(describe(error))
     else:
         assert accepted == name
         assert follows_the_rules(name)

@@ -6,6 +6,7 @@ import pytest
 
 from chat_twisted.errors import ChatError, InvalidName
 from chat_twisted.model import MAX_NAME_LENGTH, check_name, name_key, sanitise
+from chat_twisted.wire.text import describe
 
 NAME_RULES = "may only contain ASCII letters, digits and _-[]\\^{}|"
 
@@ -116,18 +117,18 @@ def test_check_name_accepts(name: str) -> None:
     ],
 )
 def test_check_name_rejects(name: str, error: str) -> None:
-    """Invalid names raise InvalidName, a ChatError whose text names the broken rule and shows the name sanitised."""
+    """Invalid names raise InvalidName, a ChatError whose line-protocol words name the broken rule and show the name sanitised."""
     with pytest.raises(InvalidName) as raised:
         check_name(name, "nickname")
     assert isinstance(raised.value, ChatError)
-    assert raised.value.text == error
+    assert describe(raised.value) == error
 
 
 def test_check_name_uses_what_in_error() -> None:
-    """The C{what} argument names the kind of name in the error text."""
+    """The C{what} argument names the kind of name in the error's words."""
     with pytest.raises(InvalidName) as raised:
         check_name("", "room name")
-    assert raised.value.text == "room name must not be empty"
+    assert describe(raised.value) == "room name must not be empty"
 
 
 def test_name_key_ignores_case() -> None:

@@ -313,7 +313,7 @@ def test_make_service_passes_hardening_options() -> None:
     )
     assert (factory.rate, factory.burst, factory.max_input, factory.max_output) == (2.5, 7, 65536, 8192)
     assert (core.limits.max_total, core.limits.max_per_address, core.limits.limit_loopback) == (300, 4, True)
-    assert core.nick_timeout == 15.0
+    assert core.logins.nick_timeout == 15.0
 
 
 def test_make_service_defaults() -> None:
@@ -323,7 +323,7 @@ def test_make_service_defaults() -> None:
     assert factory.max_input == DEFAULT_MAX_INPUT
     assert (core.limits.max_total, core.limits.max_per_address) == (DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_ADDRESS)
     assert core.limits.limit_loopback is False
-    assert core.nick_timeout == DEFAULT_NICK_TIMEOUT
+    assert core.logins.nick_timeout == DEFAULT_NICK_TIMEOUT
 
 
 def test_make_service_max_input_at_least_a_line() -> None:

@@ -15,7 +15,7 @@ import pytest
 import pytest_twisted
 from argon2 import PasswordHasher as Argon2
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThreadPool
 from zope.interface import implementer
@@ -26,6 +26,7 @@ from chat_twisted.model import Event, Said, Welcome
 from chat_twisted.passwords import PasswordHasher
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.line import LineChatFactory
+from chat_twisted.wire.slash import SlashSession
 from tests.helpers import LineConnection
 
 #: The longest any single wait here may take, in seconds.
@@ -57,9 +58,16 @@ def make_core(hasher: PasswordHasher) -> ChatService:
     return core
 
 
-def bounded(d: Deferred[Any]) -> Deferred[Any]:
-    """C{d}, failed with a timeout if it has not fired within L{WAIT} seconds."""
+def bounded(d: Deferred[Any] | None) -> Deferred[Any]:
+    """C{d} (None: a line handled at once), failed with a timeout if it has not fired within L{WAIT} seconds."""
+    if d is None:
+        return succeed(None)
     return d.addTimeout(WAIT, reactor)  # type: ignore[arg-type]
+
+
+def connect(core: ChatService, client: OrderedClient, peer: str) -> SlashSession:
+    """Start a session for C{client} and speak the line dialect over it."""
+    return SlashSession(core.connect(client, peer))
 
 
 async def wait_until(condition: Callable[[], bool]) -> None:
@@ -90,7 +98,7 @@ class OrderedClient:
 
 async def register(core: ChatService, nick: str, password: str, order: list[tuple[str, object]]) -> None:
     """Register C{nick} through the core, then log that session out with /quit."""
-    session = core.connect(OrderedClient("registrant", order), "127.0.0.1:40001")
+    session = connect(core, OrderedClient("registrant", order), "127.0.0.1:40001")
     await bounded(session.handle_line(nick))
     await bounded(session.handle_line(f"/register {password}"))
     await bounded(session.handle_line("/quit"))
@@ -103,9 +111,9 @@ async def test_timer_and_chat_go_on_while_a_login_hashes(in_thread: bool) -> Non
     order: list[tuple[str, object]] = []
     core = make_core(threaded_hasher() if in_thread else inline_hasher())
     await register(core, "alice", "pw1234", order)
-    carol = core.connect(OrderedClient("carol", order), "127.0.0.1:40002")
+    carol = connect(core, OrderedClient("carol", order), "127.0.0.1:40002")
     await bounded(carol.handle_line("carol"))
-    newcomer = core.connect(OrderedClient("newcomer", order), "127.0.0.1:40003")
+    newcomer = connect(core, OrderedClient("newcomer", order), "127.0.0.1:40003")
     del order[:]
 
     def tick() -> None:
@@ -148,13 +156,14 @@ async def test_line_door_holds_only_the_connection_that_is_logging_in() -> None:
 
     # The login and a message after it, in one read: the message must wait for the login.
     alice.send("/login alice pw1234\nfirst words\n")
-    assert alice.protocol.paused  # the door holds alice's next line while the password is checked
+    # The door holds alice's next line (waiting in her input queue) while the password is checked.
+    assert alice.protocol._input.waiting_bytes == len(b"first words\n")
     alice_lines: list[str] = []
     carol_lines: list[str] = []
     reactor.callLater(TICK, carol.send, "still chatting\n")  # type: ignore[attr-defined]
     await wait_until(lambda: shown(carol, carol_lines, "carol: still chatting"))
     assert not shown(alice, alice_lines, "Welcome")
-    assert alice.protocol.paused
+    assert alice.protocol._input.waiting_bytes == len(b"first words\n")
 
     await wait_until(lambda: shown(alice, alice_lines, "alice: first words"))
     assert index_of(alice_lines, "* Welcome, alice!") < index_of(alice_lines, "alice: first words")

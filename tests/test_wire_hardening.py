@@ -23,8 +23,10 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
 from chat_twisted.core import ChatService, Session
-from chat_twisted.model import Event, Left, Said
-from chat_twisted.wire import line as line_module
+from chat_twisted import requests as rq
+from chat_twisted.model import LOBBY, Event, Left, Said, UserQuit
+from chat_twisted.wire.slash import SlashSession
+from chat_twisted import guard as guard_module
 from chat_twisted.wire.line import LineChatFactory
 from tests.fakes import RecordingClient
 from tests.helpers import LineConnection, line_user, make_core
@@ -485,9 +487,9 @@ class _TCPTransport(_TuningRecorder):
 KEEPALIVE_OPTIONS = [
     (socket.IPPROTO_TCP, getattr(socket, name), value)
     for name, value in (
-        ("TCP_KEEPIDLE", line_module.KEEPALIVE_IDLE),
-        ("TCP_KEEPINTVL", line_module.KEEPALIVE_INTERVAL),
-        ("TCP_KEEPCNT", line_module.KEEPALIVE_COUNT),
+        ("TCP_KEEPIDLE", guard_module.KEEPALIVE_IDLE),
+        ("TCP_KEEPINTVL", guard_module.KEEPALIVE_INTERVAL),
+        ("TCP_KEEPCNT", guard_module.KEEPALIVE_COUNT),
     )
     if hasattr(socket, name)
 ]
@@ -551,17 +553,17 @@ class _Tripwire(RecordingClient):
 
 
 def _story(client: RecordingClient) -> list[str]:
-    """Return the Said and Left events C{client} received, as short text."""
+    """Return the Said, Left and UserQuit events C{client} received, as short text."""
     return [
         f"{event.nick}: {event.text}" if isinstance(event, Said) else f"{event.nick} left ({event.reason})"
         for event in client.events
-        if isinstance(event, (Said, Left))
+        if isinstance(event, (Said, Left, UserQuit))
     ]
 
 
 def _log_in(core: ChatService, client: RecordingClient, nick: str) -> Session:
     session = core.connect(client, client.peer)
-    session.handle_line(nick)
+    SlashSession(session).handle_line(nick)
     return session
 
 
@@ -604,9 +606,9 @@ def test_disconnect_during_a_fan_out_never_stops_delivery(
     for client in clients.values():
         client.take()
     clients["trip"].action = how(clock, sessions[victim])
-    sessions["alice"].handle_line("hello")
+    sessions["alice"].submit(rq.Say(LOBBY, "hello"))
     clock.advance(0)
-    sessions["alice"].handle_line("again")
+    sessions["alice"].submit(rq.Say(LOBBY, "again"))
     left = f"{victim} left (connection lost)"
     for nick, client in clients.items():
         if nick != victim:

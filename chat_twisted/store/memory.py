@@ -7,15 +7,26 @@ already fired.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from dataclasses import replace
 
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
 from chat_twisted.interfaces import IChatStore
-from chat_twisted.model import Account, OfflineMessage, StoredMessage
+from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage
 
 #: How many messages per room the memory store keeps.
 MEMORY_HISTORY = 10_000
+
+
+def _beyond(message: StoredMessage, point: HistoryPoint | None, side: int) -> bool:
+    """Whether C{message} lies strictly after (C{side} 1) or before (-1) C{point}; True without one."""
+    if point is None:
+        return True
+    if point.id is not None:
+        return (message.id - point.id) * side > 0
+    assert point.when is not None
+    return (message.when - point.when) * side > 0
 
 
 @implementer(IChatStore)
@@ -29,6 +40,7 @@ class MemoryStore:
         self._topics: dict[str, str] = {}
         self._accounts: dict[str, Account] = {}
         self._offline: defaultdict[str, list[OfflineMessage]] = defaultdict(list)
+        self._last_id = 0
         self.batch_runner = None  # appends fire at once, never in batches
 
     def start(self) -> Deferred[None]:
@@ -39,17 +51,32 @@ class MemoryStore:
         """Nothing to close."""
         return succeed(None)
 
-    def append_message(self, room_key: str, message: StoredMessage) -> Deferred[None]:
-        """Append C{message} to the room's history; a topic message also sets the room's topic."""
-        self._history[room_key].append(message)
+    def append_message(self, room_key: str, message: StoredMessage) -> Deferred[int]:
+        """Append C{message} to the room's history with the next id; a topic also sets the room's topic."""
+        self._last_id += 1
+        self._history[room_key].append(replace(message, id=self._last_id))
         if message.kind == "topic":
             self._topics[room_key] = message.text
-        return succeed(None)
+        return succeed(self._last_id)
 
     def recent_messages(self, room_key: str, limit: int) -> Deferred[list[StoredMessage]]:
         """Return the newest C{limit} messages of the room, oldest first."""
-        history = self._history.get(room_key, ())
-        return succeed(list(history)[-limit:] if limit > 0 else [])
+        return self.find_messages(room_key, limit, newest=True)
+
+    def find_messages(
+        self,
+        room_key: str,
+        limit: int,
+        after: HistoryPoint | None = None,
+        before: HistoryPoint | None = None,
+        newest: bool = False,
+    ) -> Deferred[list[StoredMessage]]:
+        """Return at most C{limit} messages between the bounds, oldest first (see L{IChatStore})."""
+        if limit <= 0:
+            return succeed([])
+        found = [message for message in self._history.get(room_key, ())
+                 if _beyond(message, after, 1) and _beyond(message, before, -1)]
+        return succeed(found[-limit:] if newest else found[:limit])
 
     def room_topics(self) -> Deferred[dict[str, str]]:
         """Return every room's current topic by room key."""

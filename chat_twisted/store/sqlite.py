@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat_twisted.interfaces import IChatStore
-from chat_twisted.model import Account, OfflineMessage, StoredMessage
+from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage
 
 log = Logger()
 
@@ -83,12 +83,17 @@ def migrate_txn(cursor: Cursor) -> int:
     return len(MIGRATIONS)
 
 
-def insert_messages_txn(cursor: Cursor, rows: Sequence[tuple[str, StoredMessage]]) -> None:
-    """Insert C{(room_key, message)} pairs, in order; a topic message also sets the room's topic."""
+def insert_messages_txn(cursor: Cursor, rows: Sequence[tuple[str, StoredMessage]]) -> list[int]:
+    """
+    Insert C{(room_key, message)} pairs, in order, and return their ids; a topic message also
+    sets the room's topic. (One writer: the ids of one insert are consecutive.)
+    """
     cursor.executemany(
         "INSERT INTO messages (room_key, room, kind, sender, body, sent_at) VALUES (?, ?, ?, ?, ?, ?)",
         [(key, m.room, m.kind, m.sender, m.text, m.when) for key, m in rows],
     )
+    cursor.execute("SELECT last_insert_rowid()")
+    last = cursor.fetchone()[0]
     topics = [(key, m.text) for key, m in rows if m.kind == "topic"]
     if topics:
         cursor.executemany(
@@ -96,6 +101,7 @@ def insert_messages_txn(cursor: Cursor, rows: Sequence[tuple[str, StoredMessage]
             " ON CONFLICT (room_key) DO UPDATE SET topic = excluded.topic",
             topics,
         )
+    return list(range(last - len(rows) + 1, last + 1))
 
 
 def room_topics_txn(cursor: Cursor) -> dict[str, str]:
@@ -104,14 +110,38 @@ def room_topics_txn(cursor: Cursor) -> dict[str, str]:
     return dict(cursor.fetchall())
 
 
+def _bound(point: HistoryPoint | None, operator: str) -> tuple[str, tuple[float, ...]]:
+    """The SQL condition (and its parameter) for messages on one side of C{point}."""
+    if point is None:
+        return "", ()
+    if point.id is not None:
+        return f" AND id {operator} ?", (point.id,)
+    return f" AND sent_at {operator} ?", (point.when,)  # type: ignore[return-value]
+
+
+def find_messages_txn(
+    cursor: Cursor,
+    room_key: str,
+    limit: int,
+    after: HistoryPoint | None = None,
+    before: HistoryPoint | None = None,
+    newest: bool = False,
+) -> list[StoredMessage]:
+    """Return at most C{limit} messages of a room between the bounds, oldest first (see L{IChatStore})."""
+    after_sql, after_args = _bound(after, ">")
+    before_sql, before_args = _bound(before, "<")
+    cursor.execute(
+        "SELECT room, kind, sender, body, sent_at, id FROM messages"
+        f" WHERE room_key = ?{after_sql}{before_sql} ORDER BY id {'DESC' if newest else 'ASC'} LIMIT ?",
+        (room_key, *after_args, *before_args, limit),
+    )
+    rows = cursor.fetchall()
+    return [StoredMessage(*row) for row in (reversed(rows) if newest else rows)]
+
+
 def recent_messages_txn(cursor: Cursor, room_key: str, limit: int) -> list[StoredMessage]:
     """Return the newest C{limit} messages of a room, oldest first."""
-    cursor.execute(
-        "SELECT room, kind, sender, body, sent_at FROM messages"
-        " WHERE room_key = ? ORDER BY id DESC LIMIT ?",
-        (room_key, limit),
-    )
-    return [StoredMessage(*row) for row in reversed(cursor.fetchall())]
+    return find_messages_txn(cursor, room_key, limit, newest=True)
 
 
 def get_account_txn(cursor: Cursor, nick_key: str) -> Account | None:
@@ -193,7 +223,7 @@ class SqliteStore:
 
             reactor = default_reactor  # type: ignore[assignment]
         self._reactor = reactor
-        self._queued: list[tuple[str, StoredMessage, Deferred[None]]] = []
+        self._queued: list[tuple[str, StoredMessage, Deferred[int]]] = []
         self._writes_in_flight = 0
         self._write_soon: IDelayedCall | None = None
         self.batch_runner: Callable[[Callable[[], None]], None] = _call
@@ -215,12 +245,12 @@ class SqliteStore:
         done.addBoth(lambda _: self._pool.close())
         return done
 
-    def append_message(self, room_key: str, message: StoredMessage) -> Deferred[None]:
+    def append_message(self, room_key: str, message: StoredMessage) -> Deferred[int]:
         """
         Queue C{message}. It is committed with everything else queued by the end of this reactor
         turn, or, while a commit is under way, by the time that one is done.
         """
-        committed: Deferred[None] = Deferred()
+        committed: Deferred[int] = Deferred()
         self._queued.append((room_key, message, committed))
         if not self._writes_in_flight and self._write_soon is None:
             self._write_soon = self._reactor.callLater(0, self._write_queued)  # type: ignore[attr-defined]
@@ -239,17 +269,17 @@ class SqliteStore:
         writing = self._pool.runInteraction(insert_messages_txn, [(key, message) for key, message, _ in batch])
         writing.addBoth(self._written, batch)
 
-    def _written(self, result: None | Failure, batch: list[tuple[str, StoredMessage, Deferred[None]]]) -> None:
+    def _written(self, result: list[int] | Failure, batch: list[tuple[str, StoredMessage, Deferred[int]]]) -> None:
         self._writes_in_flight -= 1
         if isinstance(result, Failure):
             log.failure("writing {count} messages failed", result, count=len(batch))
 
         def fire() -> None:
-            for _, _, committed in batch:
+            for index, (_, _, committed) in enumerate(batch):
                 if isinstance(result, Failure):
                     committed.errback(result)
                 else:
-                    committed.callback(None)
+                    committed.callback(result[index])
 
         self.batch_runner(fire)
         if self._queued and not self._writes_in_flight:
@@ -262,10 +292,21 @@ class SqliteStore:
 
     def recent_messages(self, room_key: str, limit: int) -> Deferred[list[StoredMessage]]:
         """Fire with the newest C{limit} messages of the room, oldest first."""
+        return self.find_messages(room_key, limit, newest=True)
+
+    def find_messages(
+        self,
+        room_key: str,
+        limit: int,
+        after: HistoryPoint | None = None,
+        before: HistoryPoint | None = None,
+        newest: bool = False,
+    ) -> Deferred[list[StoredMessage]]:
+        """Fire with at most C{limit} messages of the room between the bounds, oldest first."""
         if limit <= 0:
             return succeed([])
         self._write_before_reading()
-        return self._pool.runInteraction(recent_messages_txn, room_key, limit)
+        return self._pool.runInteraction(find_messages_txn, room_key, limit, after, before, newest)
 
     def room_topics(self) -> Deferred[dict[str, str]]:
         """Fire with every room's current topic by room key."""

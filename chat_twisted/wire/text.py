@@ -8,22 +8,32 @@ return; nothing here touches a transport.
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from collections.abc import Callable
 from functools import singledispatch
+from typing import Any
 
+from chat_twisted import errors
+from chat_twisted.errors import ChatError
 from chat_twisted.model import (
+    LOBBY,
+    AccountChanged,
     Action,
+    AwayChanged,
+    AwaySet,
     ErrorReply,
     Event,
     Goodbye,
-    HelpText,
     History,
     Joined,
     Left,
+    LoggedIn,
+    LoggedOut,
     NickChanged,
-    NickPrompt,
-    Notice,
-    PasswordPrompt,
+    OfflineQueued,
+    PasswordChanged,
     PrivateMessage,
+    RecipientAway,
+    Registered,
     RoomList,
     Said,
     ServerShutdown,
@@ -31,9 +41,12 @@ from chat_twisted.model import (
     StoredMessage,
     TopicChanged,
     TopicInfo,
+    UserList,
+    UserQuit,
     Welcome,
     WhoList,
 )
+from chat_twisted.wire.slash import HelpText, NickPrompt, PasswordExpected, PasswordPrompt, UnknownCommand, Usage
 
 #: Every line the server writes that is not a user's message or an error starts with this.
 SYSTEM = "* "
@@ -75,7 +88,7 @@ def _(event: PasswordPrompt, timezone: tzinfo) -> list[str]:
 def _(event: Welcome, timezone: tzinfo) -> list[str]:
     return [
         f"{SYSTEM}Welcome, {event.nick}! {_count(event.online, 'user')} online."
-        f" You are in {event.room}; type /help for commands."
+        f" You are in {LOBBY}; type /help for commands."
     ]
 
 
@@ -84,9 +97,18 @@ def _(event: Joined, timezone: tzinfo) -> list[str]:
     return [f"{SYSTEM}{event.nick} joined {event.room}"]
 
 
+def _left(nick: str, room: str, reason: str) -> str:
+    return f"{SYSTEM}{nick} left {room} ({reason})" if reason else f"{SYSTEM}{nick} left {room}"
+
+
 @render.register
 def _(event: Left, timezone: tzinfo) -> list[str]:
-    return [f"{SYSTEM}{event.nick} left {event.room} ({event.reason})"]
+    return [_left(event.nick, event.room, event.reason)]
+
+
+@render.register
+def _(event: UserQuit, timezone: tzinfo) -> list[str]:
+    return [_left(event.nick, room, event.reason) for room in event.rooms]
 
 
 @render.register
@@ -109,7 +131,8 @@ def _(event: PrivateMessage, timezone: tzinfo) -> list[str]:
     if event.stored:
         return [f"[{date_time(event.when, timezone)}] (private, while you were away) {event.sender}: {event.text}"]
     mark = f"(private to {event.recipient})" if event.echo else "(private)"
-    return [f"[{clock_time(event.when, timezone)}] {mark} {event.sender}: {event.text}"]
+    said = f"* {event.sender} {event.text}" if event.action else f"{event.sender}: {event.text}"
+    return [f"[{clock_time(event.when, timezone)}] {mark} {said}"]
 
 
 @render.register
@@ -152,8 +175,58 @@ def _(event: HelpText, timezone: tzinfo) -> list[str]:
 
 
 @render.register
-def _(event: Notice, timezone: tzinfo) -> list[str]:
-    return [SYSTEM + event.text]
+def _(event: UserList, timezone: tzinfo) -> list[str]:
+    lines = []
+    for user in event.users:
+        where = f" in {', '.join(user.rooms)}" if user.rooms else ""
+        away = f", away: {user.away}" if user.away else ""
+        lines.append(f"{SYSTEM}{user.nick} is online{where}{away}")
+    return lines
+
+
+@render.register
+def _(event: Registered, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}{event.nick} is now registered; next time log in with /login {event.nick} PASSWORD"]
+
+
+@render.register
+def _(event: LoggedIn, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}you are logged in as {event.nick}"]
+
+
+@render.register
+def _(event: LoggedOut, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}you are logged out", f"{SYSTEM}Please choose a nickname:"]
+
+
+@render.register
+def _(event: PasswordChanged, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}password changed"]
+
+
+@render.register
+def _(event: OfflineQueued, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}{event.nick} is offline; your message will be delivered when they log in"]
+
+
+@render.register
+def _(event: AwaySet, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}you are marked as away" if event.away else f"{SYSTEM}you are no longer marked as away"]
+
+
+@render.register
+def _(event: RecipientAway, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}{event.nick} is away: {event.message}"]
+
+
+@render.register
+def _(event: AccountChanged, timezone: tzinfo) -> list[str]:
+    return []
+
+
+@render.register
+def _(event: AwayChanged, timezone: tzinfo) -> list[str]:
+    return []
 
 
 def _history_line(message: StoredMessage, timezone: tzinfo) -> str:
@@ -185,4 +258,64 @@ def _(event: ServerShutdown, timezone: tzinfo) -> list[str]:
 
 @render.register
 def _(event: ErrorReply, timezone: tzinfo) -> list[str]:
-    return [f"error: {event.text}"]
+    return [f"error: {describe(event.error)}"]
+
+
+@singledispatch
+def describe(error: ChatError) -> str:
+    """Return why C{error} happened, in the line protocol's words."""
+    return "request failed"
+
+
+def _words(kind: type[ChatError], words: Callable[[Any], str]) -> None:
+    describe.register(kind, words)
+
+
+_NAME_PROBLEMS = {
+    "too_long": "{what} {name!r}... is longer than {limit} characters",
+    "bad_start": "{what} {name!r} must not start with a digit or '-'",
+    "bad_characters": "{what} {name!r} may only contain ASCII letters, digits and _-[]\\^{{}}|",
+    "empty": "{what} must not be empty",
+}
+_PASSWORD_PROBLEMS = {
+    "too_short": "a password needs at least {limit} characters",
+    "too_long": "a password may have at most {limit} characters",
+    "spaces": "a password may not contain spaces",
+}
+
+_words(errors.InvalidName, lambda e: _NAME_PROBLEMS[e.problem].format(what=e.what, name=e.name, limit=e.limit))
+_words(errors.NickInUse, lambda e: f"nickname {e.nick!r} is already in use; choose another")
+_words(errors.NickRegistered, lambda e: f"{e.nick} is registered; use /login {e.nick} PASSWORD")
+_words(errors.AlreadyNamed, lambda e: f"you are already known as {e.nick}")
+_words(errors.NoSuchUser, lambda e: f"no user named {e.nick!r} is online")
+_words(errors.AlreadyInRoom, lambda e: f"you are already in {e.room}")
+_words(errors.NotInRoom, lambda e: f"you are not in {e.room}")
+_words(errors.NoSuchRoom, lambda e: f"there is no room named {e.room}")
+_words(errors.EmptyText, lambda e: "there is nothing to send")
+_words(errors.PasswordRule, lambda e: _PASSWORD_PROBLEMS[e.problem].format(limit=e.limit))
+_words(errors.AlreadyRegistered, lambda e: f"{e.nick} is already registered" + (" to you" if e.yours else ""))
+_words(errors.NotRegistered, lambda e: f"{e.nick} is not registered")
+_words(errors.NotIdentified, lambda e: "you are not logged in to a registered nickname")
+_words(errors.WrongPassword, lambda e: f"wrong password for {e.nick}")
+_words(errors.TooManyAttempts, lambda e: f"too many failed logins; try again in {e.seconds} seconds")
+_words(errors.NotLoggedIn, lambda e: "choose a nickname first (or /login NICK PASSWORD, or /quit)")
+_words(errors.AlreadyLoggedIn, lambda e: "you already have a nickname; use /nick NEW to change it")
+_words(errors.MailboxFull, lambda e: f"{e.nick} has too many messages waiting; try again later")
+_words(errors.NotStored, lambda e: "your message could not be saved, so it was not sent")
+_words(errors.HistoryUnavailable, lambda e: f"history unavailable: {e.room}'s history could not be read; try again later")
+_words(errors.ServerFull, lambda e: f"the server is full ({e.limit} connections); try again later")
+_words(errors.TooManyFromAddress, lambda e: f"too many connections from your address (at most {e.limit})")
+_words(errors.ShuttingDown, lambda e: "the server is shutting down")
+_words(errors.LoginTimedOut, lambda e: f"no nickname chosen within {_count_seconds(e.seconds)}")
+_words(errors.InternalError, lambda e: "internal error; the line was not handled")
+_words(errors.InputTooLong, lambda e: f"line longer than {e.limit} bytes; it was dropped")
+_words(errors.NotUtf8, lambda e: "line is not valid UTF-8; it was dropped")
+_words(errors.ExcessFlood, lambda e: "excess flood")
+_words(errors.WrongProtocol, lambda e: "this is a chat server, not a web server")
+_words(Usage, lambda e: f"usage: {e.usage}")
+_words(UnknownCommand, lambda e: f"unknown command /{e.name} (try /help)")
+_words(PasswordExpected, lambda e: f"enter the password for {e.nick}, /nick NAME for another nickname, or /quit")
+
+
+def _count_seconds(seconds: float) -> str:
+    return f"{seconds:g} second{'' if seconds == 1 else 's'}"

@@ -1,0 +1,224 @@
+"""
+Publishing, on top of rooms and delivery: room messages, actions and topics, private messages,
+history and the messages kept for users who are offline.
+
+L{Publishing} stores each room message before anyone is shown it (through L{Delivery}'s outbox,
+so that nothing overtakes it), reads history and offline messages back from the L{IChatStore},
+and looks up registered accounts for offline messages. It owns no state of its own beyond its
+collaborators and touches no transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from twisted.internet.defer import gatherResults
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chat_twisted.accounts import Accounts
+from chat_twisted.delivery import Delivery
+from chat_twisted.errors import EmptyText, HistoryUnavailable, InvalidName, MailboxFull, NoSuchUser, NotStored
+from chat_twisted.interfaces import IChatStore
+from chat_twisted.model import (
+    Action,
+    ErrorReply,
+    Event,
+    History,
+    HistoryPoint,
+    OfflineMessage,
+    OfflineQueued,
+    PrivateMessage,
+    RecipientAway,
+    Said,
+    StoredMessage,
+    TopicChanged,
+    check_name,
+    name_key,
+    sanitise,
+)
+from chat_twisted.requests import ReadHistory
+from chat_twisted.rooms import Room, Rooms
+from chat_twisted.sessions import Directory, Session
+
+log = Logger()
+
+#: Messages kept at most for one offline user.
+OFFLINE_LIMIT = 100
+#: Messages one history request returns at most.
+MAX_HISTORY = 500
+
+
+def _shown_text(text: str) -> str:
+    """Return C{text} sanitised; raise L{EmptyText} if nothing visible is left."""
+    text = sanitise(text)
+    if not text.strip():
+        raise EmptyText()
+    return text
+
+
+class Publishing:
+    """Stores and shows what users say, in rooms and to each other, and reads it back."""
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        store: IChatStore,
+        accounts: Accounts,
+        delivery: Delivery,
+        rooms: Rooms,
+        directory: Directory,
+    ) -> None:
+        self._clock = clock
+        self._store = store
+        self._accounts = accounts
+        self._delivery = delivery
+        self._rooms = rooms
+        self._directory = directory
+
+    # --- rooms -----------------------------------------------------------------------------
+
+    def say(self, session: Session, room: Room, text: str, notice: bool = False) -> None:
+        """Say C{text} in C{room}; text with nothing visible in it is dropped without a word."""
+        text = sanitise(text)
+        if not text.strip():
+            return
+        nick, account, when = session.nick, session.account, self._clock.seconds()
+        assert nick is not None
+        self._publish(session, room, "say", text, when,
+                      lambda id: Said(room.name, nick, text, when, notice, id, account))
+
+    def act(self, session: Session, room: Room, text: str) -> None:
+        """Perform the action C{text} in C{room}."""
+        text = _shown_text(text)
+        nick, account, when = session.nick, session.account, self._clock.seconds()
+        assert nick is not None
+        self._publish(session, room, "action", text, when, lambda id: Action(room.name, nick, text, when, id, account))
+
+    def set_topic(self, session: Session, room: Room, text: str) -> None:
+        """Set the topic of C{room} (kept in its history) and tell the room."""
+        topic = _shown_text(text).strip()
+        assert session.nick is not None
+        nick, when = session.nick, self._clock.seconds()
+        self._publish(
+            session, room, "topic", topic, when, lambda id: TopicChanged(room.name, nick, topic, when, id),
+            stored=lambda: self._rooms.set_topic(room, topic, nick, when),
+        )
+
+    def _publish(
+        self,
+        session: Session,
+        room: Room,
+        kind: str,
+        text: str,
+        when: float,
+        event: Callable[[int], Event],
+        stored: Callable[[], None] | None = None,
+    ) -> None:
+        """
+        Store a room message, then (after calling C{stored}, if given) show C{event(its id)} to
+        those who were in the room when it was made. If it can't be stored, only the sender
+        hears of it.
+        """
+        assert session.nick is not None
+        session.active_at = when
+        recipients = tuple(room.members)
+        record = StoredMessage(room.name, kind, session.nick, text, when)
+
+        def show(id: int) -> None:
+            if stored is not None:
+                stored()
+            self._delivery.fan_out(recipients, event(id))
+
+        def failed(failure: Failure) -> None:
+            log.failure("storing a message from {nick} failed", failure, nick=session.nick)
+            self._delivery.write(session, ErrorReply(NotStored()))
+
+        self._delivery.after(self._store.append_message(room.key, record), show, failed)
+
+    # --- history ---------------------------------------------------------------------------
+
+    def show_history(self, session: Session, room: Room, request: ReadHistory, requested: bool = True) -> None:
+        """
+        Show C{session} the messages of C{room} that C{request} asks for (at most L{MAX_HISTORY}),
+        in turn; when there are none, only if C{requested}. A failed read is answered with
+        L{HistoryUnavailable}.
+        """
+        limit = max(1, min(request.limit, MAX_HISTORY))
+        find = self._store.find_messages
+        if request.around is not None:
+            point = request.around
+            from_point = HistoryPoint(id=point.id - 1) if point.id is not None else \
+                HistoryPoint(when=(point.when or 0.0) - 0.0005)
+            reading = gatherResults([find(room.key, limit // 2, before=point, newest=True),
+                                     find(room.key, limit - limit // 2, after=from_point)], consumeErrors=True)
+            reading.addCallback(lambda halves: halves[0] + halves[1])
+        else:
+            reading = find(room.key, limit, after=request.after, before=request.before,
+                           newest=request.newest or request.after is None)
+
+        def show(messages: list[StoredMessage]) -> None:
+            if messages or requested:
+                self._delivery.write(session, History(room.name, tuple(messages), requested))
+
+        def failed(failure: Failure) -> None:
+            log.failure("reading the history of {room} failed", failure, room=room.name)
+            self._delivery.write(session, ErrorReply(HistoryUnavailable(room.name)))
+
+        self._delivery.after(reading, show, failed)
+
+    # --- private messages ------------------------------------------------------------------
+
+    async def tell(self, session: Session, target_nick: str, text: str, notice: bool, action: bool) -> None:
+        """
+        Deliver a private message to C{target_nick} and its echo to the sender; for a registered
+        user who is offline, keep it until they log in.
+        """
+        text = _shown_text(text)
+        sender = session.nick
+        assert sender is not None
+        when = session.active_at = self._clock.seconds()
+        target = self._directory.find(target_nick)
+        if target is not None:
+            assert target.nick is not None
+            account = session.account
+            self._delivery.to(target, PrivateMessage(sender, target.nick, text, when, notice=notice, action=action,
+                                                     account=account))
+            if target is not session:
+                echo = PrivateMessage(sender, target.nick, text, when, echo=True, notice=notice, action=action,
+                                      account=account)
+                self._delivery.to(session, echo)
+                if target.away and not notice:
+                    self._delivery.to(session, RecipientAway(target.nick, target.away))
+            return
+        await self._keep_for_offline(session, target_nick, text, when)
+
+    async def _keep_for_offline(self, session: Session, target_nick: str, text: str, when: float) -> None:
+        """Keep a private message for a registered user who is offline; raise if there is no such user."""
+        unknown = NoSuchUser(sanitise(target_nick))
+        try:
+            key = name_key(check_name(target_nick, "nickname"))
+        except InvalidName:
+            raise unknown from None
+        account = await self._accounts.lookup(key)
+        if account is None:
+            raise unknown
+        assert session.nick is not None
+        message = OfflineMessage(session.nick, account.nick, text, when)
+        if not await self._store.queue_offline(key, message, OFFLINE_LIMIT):
+            raise MailboxFull(account.nick)
+        self._delivery.to(session, OfflineQueued(account.nick))
+
+    def deliver_offline(self, session: Session, account_key: str) -> None:
+        """Deliver the private messages kept for C{account_key} while it was offline."""
+
+        def deliver(messages: list[OfflineMessage]) -> None:
+            for message in messages:
+                event = PrivateMessage(message.sender, message.recipient, message.text, message.when, stored=True)
+                self._delivery.write(session, event)
+
+        def failed(failure: Failure) -> None:
+            log.failure("reading the offline messages of {nick} failed", failure, nick=session.nick)
+
+        self._delivery.after(self._store.take_offline(account_key), deliver, failed)

@@ -1,0 +1,191 @@
+"""
+The requests a door sends the core on a user's behalf: one frozen dataclass per thing a user can ask.
+
+Every door turns its own syntax (a slash line, an IRC command, a JSON frame) into one of these and
+hands it to L{chat_twisted.core.Session.submit}. What a request changes reaches users as events
+(L{chat_twisted.model}); what it asks about comes back as an event to the asker, in its turn; why
+it could not be done comes back as a L{chat_twisted.errors.ChatError}. Room names are given
+without any door's decoration (C{lobby}, not C{#lobby}). Pure data; no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chat_twisted.model import HistoryPoint
+
+
+class Request:
+    """Base class of everything a door may submit."""
+
+    __slots__ = ()
+
+
+# --- sessions and accounts -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Login(Request):
+    """
+    Take nickname C{nick}: as a guest if it is not registered, else with its C{password} (without
+    one, the request fails with L{NickRegistered}). Then enter C{rooms}, in order. Once logged in,
+    a login with a password makes the user that registered user (renamed if need be).
+    """
+
+    nick: str
+    password: str | None = None
+    rooms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate(Request):
+    """
+    Before login, prove the password of registered C{account} (SASL, IRC's PASS): a later
+    L{Login} as that nickname then needs no password, and any other leaves the user identified.
+    """
+
+    account: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class Register(Request):
+    """Register the user's current nickname with C{password}."""
+
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePassword(Request):
+    """Change the password of the account the user is logged in to."""
+
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Logout(Request):
+    """Stop being a registered user: leave every room and give up the nickname."""
+
+
+@dataclass(frozen=True, slots=True)
+class Nick(Request):
+    """Change nickname to C{new}; everyone who shares a room with the user sees it."""
+
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Away(Request):
+    """Mark the user away with C{message}, or back when it is empty."""
+
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Quit(Request):
+    """Leave the chat: the connection closes, and the user's rooms see C{reason} (or "quit")."""
+
+    reason: str = ""
+
+
+# --- rooms ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Join(Request):
+    """Enter C{room}, creating it if it is new."""
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Part(Request):
+    """Leave C{room}; its members see C{reason}."""
+
+    room: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Topic(Request):
+    """Set the topic of C{room} to C{text}, or, when C{text} is None, ask for it (a L{TopicInfo})."""
+
+    room: str
+    text: str | None = None
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Say(Request):
+    """Say C{text} in C{room} (a notice, if C{notice}: something no program should answer)."""
+
+    room: str
+    text: str
+    notice: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Act(Request):
+    """Perform the action C{text} in C{room} (C{/me}, CTCP ACTION)."""
+
+    room: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tell(Request):
+    """
+    Send C{text} privately to user C{target}; a registered user who is offline gets it when
+    they next log in. C{notice} and C{action} mark how it was sent.
+    """
+
+    target: str
+    text: str
+    notice: bool = False
+    action: bool = False
+
+
+# --- questions: each answered with one event to the asker --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadHistory(Request):
+    """
+    Ask for at most C{limit} messages of C{room}, oldest first (answered by L{History}): the
+    newest ones; or the newest before C{before}; or the oldest after C{after} (the newest after
+    it, if C{newest}); or those around C{around}, half before it and the rest from it on.
+    """
+
+    room: str
+    limit: int
+    before: HistoryPoint | None = None
+    after: HistoryPoint | None = None
+    around: HistoryPoint | None = None
+    newest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Who(Request):
+    """Ask who is in C{room} (answered by L{WhoList})."""
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rooms(Request):
+    """Ask for every room with its member count and topic (answered by L{RoomList})."""
+
+
+@dataclass(frozen=True, slots=True)
+class Whois(Request):
+    """Ask about the users named in C{nicks}; answered by one L{UserList} of those online."""
+
+    nicks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Time(Request):
+    """Ask for the server's date and time (answered by L{ServerTime})."""

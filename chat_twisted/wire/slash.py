@@ -1,0 +1,366 @@
+"""
+The line door's dialect: slash commands, C{//}, the nickname and password dialogue, C{/help}.
+
+L{SlashSession} turns each line a user typed into the core's typed requests, from the one table
+L{COMMANDS} (handler, flood cost, usable before login, help). It keeps the line protocol's habits
+that the core does not have: a user is in one room at a time (joining another parts the old
+one), a registered nickname typed at the prompt asks for its password on the next line. It shows
+what it finds itself (prompts, usage errors) through the session, in turn; it never touches a
+transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+from chat_twisted import requests as rq
+from chat_twisted.errors import AlreadyInRoom, ChatError, EmptyText, NickRegistered, NotLoggedIn
+from chat_twisted.model import LOBBY, ErrorReply, Event, check_name, name_key, sanitise
+from chat_twisted.sessions import Session
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A plain line of chat for the user's room (a leading C{//} already turned into C{/})."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """
+    A C{/name args} line: C{name} in lower case without the slash, C{args} the rest of the line
+    with the whitespace around it removed.
+    """
+
+    name: str
+    args: str
+
+
+Line = Message | Command
+
+
+def parse_line(line: str) -> Line:
+    """
+    Classify one line: a command if it starts with a single C{/}, otherwise a message.
+
+    C{//text} is the message C{/text}; a lone C{/} or C{/ text} is a message as typed.
+    """
+    if line.startswith("//"):
+        return Message(line[1:])
+    if line.startswith("/") and len(line) > 1 and not line[1].isspace():
+        name, *rest = line[1:].split(None, 1)
+        return Command(name.lower(), rest[0].strip() if rest else "")
+    return Message(line)
+
+
+# --- what only this door shows ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NickPrompt(Event):
+    """Ask the connection to choose a nickname; C{first} is true for the greeting on connect."""
+
+    first: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordPrompt(Event):
+    """C{nick} is registered: ask for its password (or another nickname)."""
+
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class HelpEntry:
+    """One command as listed by C{/help}."""
+
+    usage: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class HelpText(Event):
+    """Every command with a one-line description."""
+
+    entries: tuple[HelpEntry, ...]
+
+
+@dataclass(eq=False, repr=False)
+class Usage(ChatError):
+    """A command was given missing or malformed arguments; C{usage} says how to give it."""
+
+    usage: str
+
+
+@dataclass(eq=False, repr=False)
+class UnknownCommand(ChatError):
+    """The line starts with C{/} but names no command."""
+
+    name: str
+
+
+@dataclass(eq=False, repr=False)
+class PasswordExpected(ChatError):
+    """A command other than C{/nick}, C{/login} or C{/quit} was typed at the password prompt."""
+
+    nick: str
+
+
+# --- the command table ------------------------------------------------------------------------
+
+Handler = Callable[["SlashSession", str], "Deferred[Any] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class SlashCommand:
+    """One slash command: its handler, its flood-control cost, whether it works before login, its help."""
+
+    handler: Handler
+    usage: str
+    help: str
+    cost: float = 1.0
+    before_login: bool = False
+
+
+def _words(args: str, count: int, usage: str) -> list[str]:
+    words = args.split()
+    if len(words) != count:
+        raise Usage(usage)
+    return words
+
+
+class SlashSession:
+    """
+    One line-door user's dialogue with the core: the session, and the nickname whose password
+    the prompt waits for. C{handle_line} takes each decoded line in turn.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.pending_nick: str | None = None
+
+    @property
+    def room(self) -> str:
+        """The user's one room (the line door keeps each user in exactly one while logged in)."""
+        return next(iter(self.session.rooms.values())).name
+
+    def handle_line(self, line: str) -> Deferred[Any] | None:
+        """Act on one line; return a Deferred when the next line must wait for it to take effect."""
+        if self.session.closed:  # lines handed in after a quit or a disconnection are ignored
+            return None
+        try:
+            if self.session.nick is None:
+                return self._login_line(line)
+            parsed = parse_line(line)
+            if isinstance(parsed, Message):
+                return self.submit(rq.Say(self.room, parsed.text))
+            command = COMMANDS.get(parsed.name)
+            if command is None:
+                raise UnknownCommand(sanitise(parsed.name))
+            return command.handler(self, parsed.args)
+        except ChatError as error:
+            self._show_error(error)
+            return None
+
+    def submit(self, request: rq.Request, usage: str | None = None) -> Deferred[Any]:
+        """Submit C{request}; show why if it fails (as C{usage} when it had nothing to send)."""
+        done = self.session.submit(request)
+        done.addErrback(self._failed, usage)
+        return done
+
+    def show(self, event: Event) -> None:
+        """Show an event this door made, in turn."""
+        self.session.show(event)
+
+    def _failed(self, failure: Failure, usage: str | None) -> None:
+        failure.trap(ChatError)
+        error = failure.value
+        if isinstance(error, EmptyText) and usage is not None:
+            error = Usage(usage)
+        self._show_error(error)
+
+    def _show_error(self, error: ChatError) -> None:
+        """Show C{error}, then ask again for what login still needs."""
+        self.show(ErrorReply(error))
+        self._prompt()
+
+    def _prompt(self) -> None:
+        if self.session.nick is not None or self.session.closed:
+            return
+        if self.pending_nick is not None:
+            self.show(PasswordPrompt(self.pending_nick))
+        else:
+            self.show(NickPrompt())
+
+    # --- login -------------------------------------------------------------------------------
+
+    def _login_line(self, line: str) -> Deferred[Any] | None:
+        """A line before login: a nickname, a password, C{/nick}, C{/login} or C{/quit}."""
+        text = line.strip()
+        parsed = parse_line(text)
+        if isinstance(parsed, Command):
+            command = COMMANDS.get(parsed.name)
+            if command is not None and command.before_login:
+                return command.handler(self, parsed.args)
+            if self.pending_nick is not None:
+                raise PasswordExpected(self.pending_nick)
+            raise NotLoggedIn()
+        if self.pending_nick is not None:
+            if not text:
+                self._prompt()
+                return None
+            return self.log_in(self.pending_nick, text)
+        return self.choose_nick(text)
+
+    def choose_nick(self, nick: str) -> Deferred[Any]:
+        """Log in as guest C{nick}, or ask for its password if it is registered."""
+        self.pending_nick = None
+        done = self.session.submit(rq.Login(nick, None, (LOBBY,)))
+
+        def failed(failure: Failure) -> None:
+            failure.trap(ChatError)
+            if isinstance(failure.value, NickRegistered):
+                self.pending_nick = nick
+                self.show(PasswordPrompt(nick))
+            else:
+                self._show_error(failure.value)
+
+        return done.addErrback(failed)
+
+    def log_in(self, nick: str, password: str) -> Deferred[Any]:
+        """Log in to registered C{nick} with C{password}."""
+        return self.submit(rq.Login(nick, password, (LOBBY,)))
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def cmd_nick(self, args: str) -> Deferred[Any]:
+        if self.session.nick is None:
+            return self.choose_nick(args)
+        if not args:
+            raise Usage("/nick NEW")
+        return self.submit(rq.Nick(args))
+
+    def cmd_login(self, args: str) -> Deferred[Any]:
+        nick, password = _words(args, 2, "/login NICK PASSWORD")
+        return self.log_in(nick, password)
+
+    def cmd_quit(self, args: str) -> Deferred[Any]:
+        return self.submit(rq.Quit(args))
+
+    def cmd_who(self, args: str) -> Deferred[Any]:
+        return self.submit(rq.Who(self.room))
+
+    def cmd_time(self, args: str) -> Deferred[Any]:
+        return self.submit(rq.Time())
+
+    def cmd_msg(self, args: str) -> Deferred[Any]:
+        words = args.split(None, 1)
+        if len(words) < 2 or not sanitise(words[1]).strip():
+            raise Usage("/msg NICK TEXT")
+        return self.submit(rq.Tell(words[0], words[1]))
+
+    def cmd_me(self, args: str) -> Deferred[Any]:
+        return self.submit(rq.Act(self.room, args), usage="/me TEXT")
+
+    def cmd_join(self, args: str) -> Deferred[Any]:
+        if not args:
+            raise Usage("/join ROOM")
+        return self.move(args[1:] if args.startswith("#") else args)
+
+    def cmd_part(self, args: str) -> Deferred[Any]:
+        return self.move(LOBBY)
+
+    def move(self, name: str) -> Deferred[Any]:
+        """Enter room C{name} and leave the one the user was in (this door's one-room habit)."""
+        check_name(name, "room name")
+        old = self.room
+        if name_key(name) == name_key(old):
+            raise AlreadyInRoom(old)
+        done = self.submit(rq.Join(name))
+
+        def joined(_: object) -> Deferred[Any] | None:
+            new = next((room.name for room in self.session.rooms.values() if room.key == name_key(name)), None)
+            if new is None or self.session.closed:
+                return None
+            return self.submit(rq.Part(old, f"moved to {new}"))
+
+        return done.addCallback(joined)
+
+    def cmd_rooms(self, args: str) -> Deferred[Any]:
+        return self.submit(rq.Rooms())
+
+    def cmd_topic(self, args: str) -> Deferred[Any]:
+        return self.submit(rq.Topic(self.room, args or None), usage="/topic [TEXT]")
+
+    def cmd_history(self, args: str) -> Deferred[Any]:
+        try:
+            count = int(args) if args else DEFAULT_HISTORY
+        except ValueError:
+            raise Usage("/history [N], N a whole number") from None
+        if count < 1:
+            raise Usage("/history [N], N at least 1")
+        return self.submit(rq.ReadHistory(self.room, count))
+
+    def cmd_help(self, args: str) -> None:
+        self.show(HelpText(HELP))
+
+    def cmd_register(self, args: str) -> Deferred[Any]:
+        if not args:
+            raise Usage("/register PASSWORD")
+        return self.submit(rq.Register(args))
+
+    def cmd_password(self, args: str) -> Deferred[Any]:
+        old, new = _words(args, 2, "/password OLD NEW")
+        return self.submit(rq.ChangePassword(old, new))
+
+    def cmd_logout(self, args: str) -> Deferred[Any]:
+        return self.submit(rq.Logout())
+
+
+#: Messages C{/history} shows without a count.
+DEFAULT_HISTORY = 20
+
+#: Every slash command, in the order C{/help} lists them.
+COMMANDS: dict[str, SlashCommand] = {
+    "nick": SlashCommand(SlashSession.cmd_nick, "/nick NEW", "change your nickname", 3.0, before_login=True),
+    "who": SlashCommand(SlashSession.cmd_who, "/who", "list the users in your room", 2.0),
+    "msg": SlashCommand(SlashSession.cmd_msg, "/msg NICK TEXT", "send a private message that only NICK sees"),
+    "me": SlashCommand(SlashSession.cmd_me, "/me TEXT", "describe an action to your room"),
+    "join": SlashCommand(SlashSession.cmd_join, "/join ROOM", "leave your room and enter ROOM (created if new)", 3.0),
+    "part": SlashCommand(SlashSession.cmd_part, "/part", "leave your room and go back to the lobby", 2.0),
+    "rooms": SlashCommand(SlashSession.cmd_rooms, "/rooms", "list every room with its member count and topic", 2.0),
+    "topic": SlashCommand(SlashSession.cmd_topic, "/topic [TEXT]", "show your room's topic, or set it to TEXT"),
+    "history": SlashCommand(SlashSession.cmd_history, "/history [N]",
+                            "replay the last N messages of your room (default 20, at most 500)", 5.0),
+    "time": SlashCommand(SlashSession.cmd_time, "/time", "show the server's date and time"),
+    "register": SlashCommand(SlashSession.cmd_register, "/register PASSWORD",
+                             "register your nickname so that only you can use it", 3.0),
+    "login": SlashCommand(SlashSession.cmd_login, "/login NICK PASSWORD", "log in to a registered nickname", 3.0,
+                          before_login=True),
+    "password": SlashCommand(SlashSession.cmd_password, "/password OLD NEW", "change your password", 3.0),
+    "logout": SlashCommand(SlashSession.cmd_logout, "/logout", "log out and choose a nickname anew"),
+    "help": SlashCommand(SlashSession.cmd_help, "/help", "show this list"),
+    "quit": SlashCommand(SlashSession.cmd_quit, "/quit [REASON]", "leave the chat", before_login=True),
+}
+
+#: What C{/help} shows: every command, then how to send a line that starts with C{/}.
+HELP: tuple[HelpEntry, ...] = tuple(HelpEntry(command.usage, command.help) for command in COMMANDS.values()) + (
+    HelpEntry("//TEXT", "send a message that starts with /"),
+)
+
+
+def line_cost(line: str) -> float:
+    """Return how many flood-control tokens C{line} costs: 1 for a message, more for heavier commands."""
+    parsed = parse_line(line)
+    if isinstance(parsed, Command):
+        command = COMMANDS.get(parsed.name)
+        return command.cost if command is not None else 1.0
+    return 1.0
