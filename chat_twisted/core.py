@@ -247,13 +247,15 @@ class ChatService(Service):
     def _authenticate(self, session: Session, request: rq.Authenticate) -> Coroutine[Any, Any, None]:
         return self.logins.authenticate(session, request.account, request.password)
 
-    def _enter(self, session: Session, name: str) -> None:
+    def _enter(self, session: Session, name: str, who: bool = False) -> None:
         room = self.rooms.enter(session, name)
+        if who:
+            self.delivery.to(session, self.rooms.who(room))
         if self.join_history > 0:
             self.publishing.show_history(session, room, rq.ReadHistory(name, self.join_history), requested=False)
 
     def _join(self, session: Session, request: rq.Join) -> None:
-        self._enter(session, request.room)
+        self._enter(session, request.room, request.who)
 
     def _part(self, session: Session, request: rq.Part) -> None:
         self.rooms.leave(session, self.rooms.joined(session, request.room), request.reason)

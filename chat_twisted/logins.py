@@ -108,20 +108,20 @@ class Logins:
             account = await self.accounts.lookup(key)
             if session.closed:
                 return False
-            if account is not None and session.proven != key:
+            if account is None:
+                self._take(session, nick, account_key=session.proven)
+                return True
+            if session.proven != key:
                 raise NickRegistered(nick)
-            self._take(session, nick, account_key=key if account is not None else session.proven)
+            self._take_registered(session, nick, key)
             return True
         await self.accounts.check(key, nick, password, session.address)
         if session.closed:
             return False
-        holder = self.directory.find(nick)
-        if holder is not None and holder is not session:
-            reason = "logged in from elsewhere"
-            self._close(holder, reason, Goodbye(reason))
         if session.nick is None:
-            self._take(session, nick, account_key=key)
+            self._take_registered(session, nick, key)
             return True
+        self._evict_holder(session, nick)
         if session.nick != nick:
             self._rename(session, nick)
         session.account = key
@@ -139,6 +139,17 @@ class Logins:
         if not session.closed:
             session.proven = key
             self._delivery.to(session, LoggedIn(found.nick))
+
+    def _evict_holder(self, session: Session, nick: str) -> None:
+        """Close another connection that has C{nick}: its owner just proved the password here."""
+        holder = self.directory.find(nick)
+        if holder is not None and holder is not session:
+            reason = "logged in from elsewhere"
+            self._close(holder, reason, Goodbye(reason))
+
+    def _take_registered(self, session: Session, nick: str, key: str) -> None:
+        self._evict_holder(session, nick)
+        self._take(session, nick, account_key=key)
 
     def _take(self, session: Session, nick: str, account_key: str | None) -> None:
         self._claim(session, nick)

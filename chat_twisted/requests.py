@@ -94,9 +94,13 @@ class Quit(Request):
 
 @dataclass(frozen=True, slots=True)
 class Join(Request):
-    """Enter C{room}, creating it if it is new."""
+    """
+    Enter C{room}, creating it if it is new. The newcomer is shown the topic, then (if C{who})
+    who is in the room, then its latest messages.
+    """
 
     room: str
+    who: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from chat_twisted.wire.line import (
     LineChatFactory,
     describe_peer,
 )
+from chat_twisted.wire.irc import IrcFactory
 
 log = Logger()
 
@@ -120,6 +121,7 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["port"] = []
+        self["irc"] = []
         self["timezone"] = None
 
     def _endpoint(self, option: str, value: str) -> None:
@@ -138,6 +140,10 @@ class Options(usage.Options):
         self._endpoint("port", value)
 
     opt_p = opt_port
+
+    def opt_irc(self, value: str) -> None:
+        """Where IRC clients connect: a port number or an endpoint description, like --port (6667, ssl:6697:privateKey=key.pem:certKey=cert.pem). Repeat to listen on several. [default: off]"""  # noqa: E501
+        self._endpoint("irc", value)
 
     def opt_timezone(self, value: str) -> None:
         """IANA time zone for message times and /time, e.g. UTC or Europe/Paris. [default: the server's local zone]"""  # noqa: E501
@@ -222,4 +228,9 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     )
     for description in options["port"]:
         ListeningService(serverFromString(reactor, description), factory).setServiceParent(top)
+    if options["irc"]:
+        irc = IrcFactory(core, rate=options["rate"], burst=options["burst"], max_input=options["max-input"],
+                         max_output=options["max-output"])
+        for description in options["irc"]:
+            ListeningService(serverFromString(reactor, description), irc, door="IRC").setServiceParent(top)
     return top

@@ -110,3 +110,47 @@ def success_result_of(d: Deferred[Any]) -> Any:
     assert not isinstance(results[0], Failure), results[0]
     return results[0]
 
+
+# --- the IRC door ------------------------------------------------------------------------------
+
+from chat_twisted.wire.irc import IrcFactory, IrcProtocol  # noqa: E402
+
+
+class IrcConnection(LineConnection):
+    """
+    One IRC connection on a StringTransport. IRC is line-framed like the line door, so the
+    transport plumbing (C{send}, C{lines}) is L{LineConnection}'s; this adds IRC's registration.
+    """
+
+    protocol: IrcProtocol  # type: ignore[assignment]
+
+    def __init__(self, factory: IrcFactory, port: int = 40000) -> None:
+        super().__init__(factory, port)  # type: ignore[arg-type]
+
+    def send_lines(self, *lines: str) -> None:
+        """Feed each of C{lines} with its CRLF, all in one read."""
+        self.send("".join(text + "\r\n" for text in lines))
+
+    def register(self, nick: str) -> list[str]:
+        """Send NICK and USER; return the registration burst (001 to 422), cleared."""
+        self.send_lines(f"NICK {nick}", f"USER {nick} 0 * :{nick}")
+        return self.lines()
+
+
+def make_irc_factory(core: ChatService | None = None, **options: Any) -> tuple[IrcFactory, ChatService, Clock]:
+    """
+    Return an IRC factory (C{options} are its settings) over C{core}, or over a fresh core on a
+    fake clock; a line factory over the same core puts line users in the same rooms.
+    """
+    if core is None:
+        core, clock = make_core()
+    else:
+        clock = core.clock  # type: ignore[assignment]
+    return IrcFactory(core, **options), core, clock
+
+
+def irc_user(factory: IrcFactory, nick: str, port: int = 40000) -> IrcConnection:
+    """Return an IRC connection already registered as C{nick}, its burst read and cleared."""
+    connection = IrcConnection(factory, port)
+    connection.register(nick)
+    return connection

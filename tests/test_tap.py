@@ -6,6 +6,7 @@ Listening goes through MemoryReactor, so no socket is ever opened.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
@@ -13,14 +14,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from twisted.application.service import IServiceMaker, MultiService
 from twisted.internet.error import CannotListenError
-from twisted.internet.testing import EventLoggingObserver, MemoryReactor
+from twisted.internet.testing import EventLoggingObserver, MemoryReactor, MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.plugin import getPlugins
 from twisted.python import usage
+from twisted.python.failure import Failure
 
 from chat_twisted import process, tap
 from chat_twisted.core import ChatService
 from chat_twisted.store.memory import MemoryStore
+from chat_twisted.wire.irc import IrcFactory
 from chat_twisted.wire.line import DEFAULT_MAX_LINE, LineChatFactory
 
 
@@ -31,9 +34,9 @@ def parse(*args: str) -> tap.Options:
     return options
 
 
-def started(*args: str) -> tuple[MultiService, MemoryReactor]:
-    """Parse C{args}, build the service on a MemoryReactor and start it."""
-    reactor = MemoryReactor()
+def started(*args: str) -> tuple[MultiService, MemoryReactorClock]:
+    """Parse C{args}, build the service on a MemoryReactorClock and start it."""
+    reactor = MemoryReactorClock()
     service = tap.makeService(parse(*args), reactor=reactor)
     service.startService()
     return service, reactor
@@ -285,6 +288,49 @@ def test_failure_to_listen_fails_start_up(logged: EventLoggingObserver) -> None:
     with pytest.raises(CannotListenError):
         service.startService()
     assert not [text for text in messages(logged) if "listening on" in text]
+
+
+# --- the IRC door and a store that cannot open ---------------------------------------------------
+
+
+def test_irc_is_off_by_default() -> None:
+    """Without --irc no IRC listener is opened."""
+    _, reactor = started()
+    assert all(isinstance(factory, LineChatFactory) for _, factory, _, _ in reactor.tcpServers)
+
+
+def test_irc_listens_on_each_endpoint_with_one_irc_factory(logged: EventLoggingObserver) -> None:
+    """Each --irc opens a listener sharing one IrcFactory on the same core, logged as the IRC door."""
+    _, reactor = started("--port", "5000", "--irc", "6667", "--irc", "tcp:6668:interface=127.0.0.1",
+                         "--rate", "2", "--burst", "4")
+    irc = [(port, factory) for port, factory, _, _ in reactor.tcpServers if isinstance(factory, IrcFactory)]
+    assert [port for port, _ in irc] == [6667, 6668]
+    assert irc[0][1] is irc[1][1]
+    [line_factory] = [factory for _, factory, _, _ in reactor.tcpServers if isinstance(factory, LineChatFactory)]
+    assert irc[0][1].service is line_factory.service
+    assert (irc[0][1].rate, irc[0][1].burst) == (2.0, 4)
+    assert "chat IRC listening on 0.0.0.0:6667" in messages(logged)
+
+
+@pytest.mark.parametrize("given", ["bogus:1", "tcp:70000"])
+def test_invalid_irc_endpoint_is_a_usage_error(given: str) -> None:
+    """--irc is checked like --port, naming the option in the error."""
+    with pytest.raises(usage.UsageError, match="--irc"):
+        parse("--irc", given)
+
+
+def test_a_store_that_cannot_open_stops_the_process_with_status_1(logged: EventLoggingObserver) -> None:
+    """The failure handler tap gives the core logs which database failed, then stops the reactor and exits 1."""
+    reactor = MemoryReactor()
+    triggers: list[tuple[object, ...]] = []
+    reactor.addSystemEventTrigger = lambda *args: triggers.append(args)  # type: ignore[method-assign]
+    stopped: list[bool] = []
+    reactor.stop = lambda: stopped.append(True)  # type: ignore[method-assign]
+    fail = tap.stop_on_store_failure(reactor, "/nowhere/chat.sqlite3")
+    fail(Failure(OSError("unable to open database file")))
+    assert "cannot open the database '/nowhere/chat.sqlite3' (unable to open database file); stopping" in messages(logged)
+    assert stopped == [True]
+    assert triggers == [("after", "shutdown", os._exit, 1)]
 
 
 # --- the twistd plugin -----------------------------------------------------------------------

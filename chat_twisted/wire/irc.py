@@ -1,0 +1,654 @@
+"""
+The IRC door: any IRC client in the same rooms as everyone else (a room is a channel: C{lobby}
+is C{#lobby}).
+
+L{IrcProtocol} is a L{GuardedLineReceiver} (framing, UTF-8, flood control, input and output
+bounds) that turns each IRC command into the core's typed requests, from the one table
+L{COMMANDS} (handler, minimum parameters, flood cost, usable before registration), and writes
+what L{IrcView} makes of each event to its own transport. Registration (NICK, USER, PASS), CAP
+negotiation and SASL PLAIN, PING both ways. L{IrcFactory} holds the core and per-listener
+settings; no chat state lives in either.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IAddress, IDelayedCall
+from twisted.internet.protocol import Factory, connectionDone
+from twisted.python.failure import Failure
+
+from chat_twisted import errors
+from chat_twisted import requests as rq
+from chat_twisted.core import ChatService
+from chat_twisted.errors import ChatError
+from chat_twisted.guard import GuardedLineReceiver
+from chat_twisted.model import Action, Event, HistoryPoint, Joined, Left, Said, TopicChanged, UserQuit
+from chat_twisted.sessions import Session
+from chat_twisted.wire.irc_render import CAPABILITIES, CHATHISTORY_LIMIT, IrcView, channel
+from chat_twisted.wire.irc_syntax import MAX_CLIENT_TAGS, MAX_LINE, IrcMessage, line, parse_message
+
+#: Flood control for IRC clients: lines per second once the burst is spent, and the burst.
+DEFAULT_RATE = 5.0
+DEFAULT_BURST = 10
+#: Seconds of silence before the server pings a client, and then before it gives up on it.
+PING_INTERVAL = 90.0
+PING_TIMEOUT = 60.0
+
+# Events every member of a room is shown alike: their bytes are made once per set of capabilities.
+_SHARED = (Said, Action, Joined, Left, UserQuit, TopicChanged)
+
+
+@dataclass(frozen=True, slots=True)
+class IrcReply(Event):
+    """Lines the door made itself (an answer to a command, a numeric error), shown in turn."""
+
+    lines: tuple[str, ...]
+
+
+class IrcFactory(Factory):
+    """
+    Builds an L{IrcProtocol} per connection, all sharing one L{ChatService}; holds only
+    per-listener settings and a one-entry cache of a shared event's bytes.
+    """
+
+    def __init__(
+        self,
+        service: ChatService,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
+        max_input: int = 32 * 1024,
+        max_output: int = 1024 * 1024,
+        ping_interval: float = PING_INTERVAL,
+        ping_timeout: float = PING_TIMEOUT,
+    ) -> None:
+        self.service = service
+        self.rate = rate
+        self.burst = burst
+        self.max_input = max_input
+        self.max_output = max_output
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.started = service.clock.seconds()
+        self._cached: tuple[Event | None, frozenset[str], bytes] = (None, frozenset(), b"")
+
+    def buildProtocol(self, addr: IAddress | None) -> IrcProtocol:
+        """Return a protocol for a new connection from C{addr}."""
+        protocol = IrcProtocol(self)
+        protocol.factory = self
+        return protocol
+
+    def encode_shared(self, event: Event, view: IrcView) -> bytes:
+        """Return a shared event's bytes for C{view}'s capabilities, made once for a run of alike."""
+        caps = frozenset(view.caps)
+        cached_event, cached_caps, data = self._cached
+        if cached_event is not event or cached_caps != caps:
+            data = _crlf(view.render(event))
+            self._cached = (event, caps, data)
+        return data
+
+
+def _crlf(lines: list[str] | tuple[str, ...]) -> bytes:
+    return "".join(text + "\r\n" for text in lines).encode("utf-8")
+
+
+Handler = Callable[["IrcProtocol", IrcMessage], "Deferred[Any] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class IrcCommand:
+    """One IRC command: its handler, the parameters it needs, its flood cost, whether it works before registration."""
+
+    handler: Handler
+    min_params: int = 0
+    cost: float = 1.0
+    before_registration: bool = False
+
+
+class IrcProtocol(GuardedLineReceiver):
+    """
+    One IRC connection: registration, capabilities and SASL state, and the commands of L{COMMANDS}.
+    It writes only to its own transport.
+    """
+
+    def __init__(self, factory: IrcFactory) -> None:
+        self.factory = factory
+        super().__init__(factory.service.clock, MAX_LINE - 2 + MAX_CLIENT_TAGS, factory.rate, factory.burst,
+                         factory.max_input, factory.max_output)
+        self.view = IrcView(factory.service.timezone, factory.started)
+        self._nick: str | None = None  # asked for before registration
+        self._user_given = False
+        self._password: str | None = None
+        self._negotiating = False
+        self._registering = False
+        self._sasl: str | None = None  # the mechanism in progress
+        self._sasl_buffer = ""
+        self._ping_timer: IDelayedCall | None = None
+        self._pinged = False
+        self._modes: set[str] = set()
+
+    # --- GuardedLineReceiver -----------------------------------------------------------------
+
+    def start_session(self) -> Session:
+        """Start the core session and the timer that pings a silent client."""
+        self._schedule_ping(self.factory.ping_interval)
+        return self.factory.service.connect(self, self.peer)
+
+    def line_cost(self, text: str) -> float:
+        """The table's cost of the command on this line."""
+        message = parse_message(text)
+        command = COMMANDS.get(message.command) if message is not None else None
+        return command.cost if command is not None else 1.0
+
+    def encode(self, event: Event) -> bytes:
+        """Return C{event} as IRC lines for this client."""
+        if isinstance(event, IrcReply):
+            return _crlf(event.lines)
+        if isinstance(event, _SHARED):
+            if isinstance(event, (Said, Action)) and self.view.nick.lower() == event.nick.lower() \
+                    and "echo-message" not in self.view.caps:
+                return b""
+            return self.factory.encode_shared(event, self.view)
+        return _crlf(self.view.render(event))
+
+    def handle_text(self, text: str) -> Deferred[Any] | None:
+        """Act on one IRC line."""
+        self._pinged = False
+        message = parse_message(text)
+        if message is None:
+            return None
+        if len(text.partition(" ")[2] if text.startswith("@") else text) > MAX_LINE - 2:
+            self.reply(self.view.numeric("417", trailing="Input line was too long"))
+            return None
+        command = COMMANDS.get(message.command)
+        if command is None:
+            self.reply(self.view.numeric("421", message.command, trailing="Unknown command"))
+            return None
+        if not self.registered and not command.before_registration:
+            self.reply(self.view.numeric("451", trailing="You have not registered"))
+            return None
+        if len(message.params) < command.min_params:
+            self.reply(self.view.numeric("461", message.command, trailing="Not enough parameters"))
+            return None
+        return command.handler(self, message)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """Stop pinging; tell the core the user is gone."""
+        if self._ping_timer is not None and self._ping_timer.active():
+            self._ping_timer.cancel()
+        super().connectionLost(reason)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    @property
+    def registered(self) -> bool:
+        """Whether registration is complete (the client has a nickname in the chat)."""
+        return self.logged_in
+
+    def reply(self, *lines: str) -> None:
+        """Show C{lines} to this client, in turn."""
+        self.show(IrcReply(tuple(lines)))
+
+    def submit(self, request: rq.Request, on_error: Callable[[ChatError], list[str] | None] | None = None) -> Deferred[Any]:
+        """
+        Submit C{request}; answer a failure with C{on_error}'s lines (or, if it gives None, the
+        generic form). The Deferred fires with whether the request was done.
+        """
+        assert self.session is not None
+
+        def failed(failure: Failure) -> bool:
+            failure.trap(ChatError)
+            error = failure.value
+            lines = on_error(error) if on_error is not None else None
+            self.reply(*(lines if lines is not None else self._generic_error(error)))
+            return False
+
+        return self.session.submit(request).addCallbacks(lambda _: True, failed)
+
+    def _generic_error(self, error: ChatError) -> list[str]:
+        view = self.view
+        if isinstance(error, errors.NoSuchUser):
+            return [view.numeric("401", error.nick, trailing="No such nick/channel")]
+        if isinstance(error, errors.NoSuchRoom):
+            return [view.numeric("403", channel(error.room), trailing="No such channel")]
+        if isinstance(error, errors.NotInRoom):
+            return [view.numeric("442", channel(error.room), trailing="You're not on that channel")]
+        if isinstance(error, errors.EmptyText):
+            return [view.numeric("412", trailing="No text to send")]
+        if isinstance(error, errors.NotLoggedIn):
+            return [view.numeric("451", trailing="You have not registered")]
+        if isinstance(error, errors.InvalidName):
+            if error.what == "nickname":
+                return [view.numeric("432", error.name or "*", trailing="Erroneous nickname")]
+            return [view.numeric("479", "#" + error.name, trailing="Illegal channel name")]
+        if isinstance(error, (errors.NickInUse, errors.NickRegistered)):
+            why = "Nickname is already in use" if isinstance(error, errors.NickInUse) else \
+                "Nickname is registered; log in with SASL or PASS nick:password"
+            return [view.numeric("433", error.nick, trailing=why)]
+        if isinstance(error, errors.MailboxFull):
+            return [line(view.server, "FAIL", "PRIVMSG", "MAILBOX_FULL", error.nick,
+                         trailing=f"{error.nick} has too many messages waiting")]
+        if isinstance(error, errors.TooManyAttempts):
+            return [view.numeric("464", trailing=f"Too many failed logins; try again in {error.seconds} seconds")]
+        if isinstance(error, (errors.WrongPassword, errors.NotRegistered)):
+            return [view.numeric("464", trailing="Password incorrect")]
+        if isinstance(error, errors.InternalError):
+            return [line(view.server, "FAIL", "*", "INTERNAL_ERROR", trailing="internal error; the command was not handled")]
+        return view.error(error)
+
+    @staticmethod
+    def _room(target: str) -> str | None:
+        """The room a channel name stands for, or None if C{target} is not a channel."""
+        return target[1:] if target.startswith("#") else None
+
+    # --- registration ------------------------------------------------------------------------
+
+    def irc_CAP(self, message: IrcMessage) -> Deferred[Any] | None:
+        sub = message.params[0].upper()
+        args = message.params[1] if len(message.params) > 1 else ""
+        view = self.view
+        if sub == "LS":
+            if not self.registered:
+                self._negotiating = True
+            if args.strip() >= "302":
+                view.caps.add("cap-notify")
+            offered = " ".join(f"{name}={value}" if value and args.strip() >= "302" else name
+                               for name, value in CAPABILITIES.items())
+            self.reply(line(view.server, "CAP", view.nick, "LS", trailing=offered))
+        elif sub == "LIST":
+            self.reply(line(view.server, "CAP", view.nick, "LIST", trailing=" ".join(sorted(view.caps))))
+        elif sub == "REQ":
+            if not self.registered:
+                self._negotiating = True
+            wanted = args.split()
+            if wanted and all(name.lstrip("-") in CAPABILITIES for name in wanted):
+                for name in wanted:
+                    view.caps.discard(name[1:]) if name.startswith("-") else view.caps.add(name)
+                self.reply(line(view.server, "CAP", view.nick, "ACK", trailing=args.strip()))
+            else:
+                self.reply(line(view.server, "CAP", view.nick, "NAK", trailing=args.strip()))
+        elif sub == "END":
+            self._negotiating = False
+            return self._try_register()
+        else:
+            self.reply(view.numeric("410", sub, trailing="Invalid CAP command"))
+        return None
+
+    def irc_NICK(self, message: IrcMessage) -> Deferred[Any] | None:
+        nick = message.params[0] if message.params else ""
+        if not nick:
+            self.reply(self.view.numeric("431", trailing="No nickname given"))
+            return None
+        if self.registered:
+            return self.submit(rq.Nick(nick), lambda error: [] if isinstance(error, errors.AlreadyNamed) else None)
+        self._nick = nick
+        return self._try_register()
+
+    def irc_USER(self, message: IrcMessage) -> Deferred[Any] | None:
+        if self.registered:
+            self.reply(self.view.numeric("462", trailing="You may not reregister"))
+            return None
+        self._user_given = True
+        return self._try_register()
+
+    def irc_PASS(self, message: IrcMessage) -> None:
+        if self.registered:
+            self.reply(self.view.numeric("462", trailing="You may not reregister"))
+            return
+        self._password = message.params[0]
+
+    def _try_register(self) -> Deferred[Any] | None:
+        """Once NICK and USER are in and CAP negotiation is over, log in (proving PASS first)."""
+        if self.registered or self._registering or self._negotiating or not (self._nick and self._user_given):
+            return None
+        assert self.session is not None
+        nick, password = self._nick, self._password
+        self._registering = True
+        done: Deferred[Any]
+        if password is not None and self.session.proven is None:
+            account, _, secret = password.rpartition(":")
+            self._password = None
+            done = self.submit(rq.Authenticate(account or nick, secret), self._login_refused)
+            done.addCallback(lambda proven: self.submit(rq.Login(nick), self._login_refused) if proven else None)
+        else:
+            done = self.submit(rq.Login(nick), self._login_refused)
+
+        def finished(result: object) -> None:
+            self._registering = False
+
+        return done.addBoth(finished)
+
+    def _login_refused(self, error: ChatError) -> list[str] | None:
+        self._nick = None  # the client may pick another with NICK
+        return None
+
+    def irc_AUTHENTICATE(self, message: IrcMessage) -> Deferred[Any] | None:
+        view = self.view
+        value = message.params[0]
+        if self.registered:
+            self.reply(view.numeric("907", trailing="You have already authenticated"))
+            return None
+        if value == "*":
+            self._sasl, self._sasl_buffer = None, ""
+            self.reply(view.numeric("906", trailing="SASL authentication aborted"))
+            return None
+        if self._sasl is None:
+            if value.upper() != "PLAIN":
+                self.reply(view.numeric("908", "PLAIN", trailing="are available SASL mechanisms"),
+                           view.numeric("904", trailing="SASL authentication failed"))
+                return None
+            self._sasl = "PLAIN"
+            self.reply(line("", "AUTHENTICATE", "+"))
+            return None
+        if value != "+":
+            self._sasl_buffer += value
+        if len(value) == 400:
+            return None  # more to come
+        data, self._sasl, self._sasl_buffer = self._sasl_buffer, None, ""
+        try:
+            _, account, password = base64.b64decode(data, validate=True).decode("utf-8").split("\0")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            self.reply(view.numeric("904", trailing="SASL authentication failed"))
+            return None
+        done = self.submit(rq.Authenticate(account, password),
+                           lambda error: [view.numeric("904", trailing="SASL authentication failed")])
+        done.addCallback(lambda proven: self.reply(view.numeric("903", trailing="SASL authentication successful"))
+                         if proven else None)
+        return done
+
+    # --- connection life ---------------------------------------------------------------------
+
+    def irc_PING(self, message: IrcMessage) -> None:
+        self.reply(line(self.view.server, "PONG", self.view.server, trailing=message.params[0]))
+
+    def irc_PONG(self, message: IrcMessage) -> None:
+        """The client answered: nothing more to do (any line counts as life)."""
+
+    def _schedule_ping(self, delay: float) -> None:
+        self._ping_timer = self.factory.service.clock.callLater(delay, self._check_alive)
+
+    def _check_alive(self) -> None:
+        self._ping_timer = None
+        if self._pinged:
+            self.reply(line("", "ERROR", trailing=f"Closing link: {self.view.server} (Ping timeout)"))
+            self.refuse("ping timeout", None)
+            return
+        self._pinged = True
+        self.reply(line("", "PING", trailing=self.view.server))
+        self._schedule_ping(self.factory.ping_timeout)
+
+    def dataReceived(self, data: bytes) -> None:
+        """Any input shows the client is alive."""
+        if data:
+            self._pinged = False
+            if self._ping_timer is not None and self._ping_timer.active():
+                self._ping_timer.reset(self.factory.ping_interval)
+        super().dataReceived(data)
+
+    def irc_QUIT(self, message: IrcMessage) -> Deferred[Any]:
+        return self.submit(rq.Quit(message.params[0] if message.params else ""))
+
+    # --- rooms -------------------------------------------------------------------------------
+
+    def irc_JOIN(self, message: IrcMessage) -> Deferred[Any] | None:
+        if message.params[0] == "0":
+            assert self.session is not None
+            for room in [room.name for room in self.session.rooms.values()]:
+                self.submit(rq.Part(room))
+            return None
+        last: Deferred[Any] | None = None
+        for target in message.params[0].split(","):
+            name = self._room(target)
+            if name is None:
+                self.reply(self.view.numeric("403", target, trailing="No such channel"))
+                continue
+            self.view.who_purposes.append("names")  # the members come with the join
+            last = self.submit(rq.Join(name, who=True), self._not_joined)
+        return last
+
+    def _not_joined(self, error: ChatError) -> list[str] | None:
+        self._drop_purpose(self.view.who_purposes)
+        return [] if isinstance(error, errors.AlreadyInRoom) else None
+
+    def _names(self, room: str) -> Deferred[Any]:
+        self.view.who_purposes.append("names")
+        return self.submit(rq.Who(room), lambda error: self._no_list(error, room, "366", "End of /NAMES list"))
+
+    def _no_list(self, error: ChatError, room: str, end: str, text: str) -> list[str] | None:
+        """A NAMES or WHO of a channel that does not exist is only the list's end (modern.ircdocs.horse)."""
+        self._drop_purpose(self.view.who_purposes)
+        if isinstance(error, errors.NoSuchRoom):
+            return [self.view.numeric(end, channel(room), trailing=text)]
+        return None
+
+    @staticmethod
+    def _drop_purpose(purposes: Any) -> None:
+        if purposes:
+            purposes.pop()
+        return None
+
+    def irc_PART(self, message: IrcMessage) -> Deferred[Any] | None:
+        reason = message.params[1] if len(message.params) > 1 else ""
+        last: Deferred[Any] | None = None
+        for target in message.params[0].split(","):
+            room = self._room(target)
+            if room is None:
+                self.reply(self.view.numeric("403", target, trailing="No such channel"))
+                continue
+            last = self.submit(rq.Part(room, reason))
+        return last
+
+    def irc_TOPIC(self, message: IrcMessage) -> Deferred[Any] | None:
+        room = self._room(message.params[0])
+        if room is None:
+            self.reply(self.view.numeric("403", message.params[0], trailing="No such channel"))
+            return None
+        text = message.params[1] if len(message.params) > 1 else None
+        if text == "":
+            self.reply(self.view.numeric("461", "TOPIC", trailing="Clearing a topic is not supported"))
+            return None
+        return self.submit(rq.Topic(room, text))
+
+    def irc_NAMES(self, message: IrcMessage) -> Deferred[Any] | None:
+        if not message.params:
+            self.reply(self.view.numeric("366", "*", trailing="End of /NAMES list"))
+            return None
+        room = self._room(message.params[0].split(",")[0])
+        if room is None:
+            self.reply(self.view.numeric("366", message.params[0], trailing="End of /NAMES list"))
+            return None
+        return self._names(room)
+
+    def irc_LIST(self, message: IrcMessage) -> Deferred[Any]:
+        return self.submit(rq.Rooms())
+
+    def irc_WHO(self, message: IrcMessage) -> Deferred[Any]:
+        target = message.params[0]
+        room = self._room(target)
+        if room is not None:
+            self.view.who_purposes.append("who")
+            return self.submit(rq.Who(room), lambda error: self._no_list(error, room, "315", "End of /WHO list"))
+        return self._ask_users("who", (target,))
+
+    def _ask_users(self, purpose: str, nicks: tuple[str, ...]) -> Deferred[Any]:
+        self.view.user_purposes.append(purpose)
+        return self.submit(rq.Whois(nicks), lambda error: self._drop_purpose(self.view.user_purposes))
+
+    def irc_WHOIS(self, message: IrcMessage) -> Deferred[Any]:
+        return self._ask_users("whois", (message.params[-1].split(",")[0],))
+
+    def irc_ISON(self, message: IrcMessage) -> Deferred[Any]:
+        return self._ask_users("ison", tuple(" ".join(message.params).split()))
+
+    def irc_USERHOST(self, message: IrcMessage) -> Deferred[Any]:
+        return self._ask_users("userhost", tuple(" ".join(message.params).split()[:5]))
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def irc_PRIVMSG(self, message: IrcMessage) -> Deferred[Any] | None:
+        return self._send(message, notice=False)
+
+    def irc_NOTICE(self, message: IrcMessage) -> Deferred[Any] | None:
+        return self._send(message, notice=True)
+
+    def _send(self, message: IrcMessage, notice: bool) -> Deferred[Any] | None:
+        view = self.view
+        # No error ever answers a NOTICE (modern.ircdocs.horse: servers must not reply to one).
+        quiet: Callable[[ChatError], list[str] | None] | None = (lambda error: []) if notice else None
+        if not message.params or not message.params[0]:
+            if not notice:
+                self.reply(view.numeric("411", trailing=f"No recipient given ({message.command})"))
+            return None
+        if len(message.params) < 2 or not message.params[1]:
+            if not notice:
+                self.reply(view.numeric("412", trailing="No text to send"))
+            return None
+        text = message.params[1]
+        action = text.startswith("\x01ACTION ") and not notice
+        if action:
+            text = text[len("\x01ACTION "):].rstrip("\x01")
+        elif text.startswith("\x01"):
+            return None  # other CTCP requests and replies: nobody here answers them
+        last: Deferred[Any] | None = None
+        for target in message.params[0].split(",")[:4]:
+            room = self._room(target)
+            if room is None:
+                last = self.submit(rq.Tell(target, text, notice=notice, action=action), quiet)
+            elif action:
+                last = self.submit(rq.Act(room, text), self._cannot_send)
+            else:
+                last = self.submit(rq.Say(room, text, notice=notice), quiet or self._cannot_send)
+        return last
+
+    def _cannot_send(self, error: ChatError) -> list[str] | None:
+        if isinstance(error, errors.NotInRoom):
+            return [self.view.numeric("404", channel(error.room), trailing="Cannot send to channel")]
+        return None
+
+    def irc_AWAY(self, message: IrcMessage) -> Deferred[Any]:
+        return self.submit(rq.Away(message.params[0] if message.params else ""))
+
+    # --- questions ---------------------------------------------------------------------------
+
+    def irc_MODE(self, message: IrcMessage) -> None:
+        view = self.view
+        target = message.params[0]
+        change = message.params[1] if len(message.params) > 1 else ""
+        room = self._room(target)
+        if room is not None:
+            if not change:
+                self.reply(view.numeric("324", target, "+n"))
+            elif change.lstrip("+") in ("b", ""):
+                self.reply(view.numeric("368", target, trailing="End of channel ban list"))
+            else:
+                self.reply(view.numeric("482", target, trailing="You're not channel operator"))
+            return
+        if target.lower() != view.nick.lower():
+            self.reply(view.numeric("502", trailing="Can't change mode for other users"))
+            return
+        if not change:
+            self.reply(view.numeric("221", "+i" if "i" in self._modes else "+"))
+            return
+        adding, applied = True, ""
+        for char in change:
+            if char in "+-":
+                adding = char == "+"
+            elif char == "i":
+                (self._modes.add if adding else self._modes.discard)("i")
+                applied += ("+" if adding else "-") + "i"
+            else:
+                self.reply(view.numeric("501", trailing="Unknown MODE flag"))
+        if applied:
+            self.reply(line(view.nick, "MODE", view.nick, trailing=applied))
+
+    def irc_LUSERS(self, message: IrcMessage) -> None:
+        self.view.online = self.factory.service.online
+        self.reply(*self.view.lusers())
+
+    def irc_MOTD(self, message: IrcMessage) -> None:
+        self.reply(self.view.numeric("422", trailing="MOTD File is missing"))
+
+    def irc_TIME(self, message: IrcMessage) -> Deferred[Any]:
+        return self.submit(rq.Time())
+
+    def irc_CHATHISTORY(self, message: IrcMessage) -> Deferred[Any] | None:
+        """
+        C{CHATHISTORY LATEST|BEFORE|AFTER|AROUND <#channel> <timestamp=...|msgid=...|*> <limit>},
+        answered from the store in a C{chathistory} batch.
+        """
+        sub, target = message.params[0].upper(), message.params[1]
+        room = self._room(target)
+        if sub not in ("LATEST", "BEFORE", "AFTER", "AROUND") or len(message.params) < 4:
+            self.reply(line(self.view.server, "FAIL", "CHATHISTORY", "INVALID_PARAMS", sub,
+                            trailing="expected LATEST, BEFORE, AFTER or AROUND, a target, a point and a limit"))
+            return None
+        if room is None:
+            self.reply(line(self.view.server, "FAIL", "CHATHISTORY", "INVALID_TARGET", sub, target,
+                            trailing="only channels have history here"))
+            return None
+        point = parse_point(message.params[2])
+        try:
+            limit = int(message.params[3])
+        except ValueError:
+            limit = 0
+        if limit < 1 or (point is None and message.params[2] != "*") or (point is None and sub != "LATEST"):
+            self.reply(line(self.view.server, "FAIL", "CHATHISTORY", "INVALID_PARAMS", sub,
+                            trailing="invalid message reference or limit"))
+            return None
+        limit = min(limit, CHATHISTORY_LIMIT)
+        request = {
+            "LATEST": rq.ReadHistory(room, limit, after=point, newest=True),
+            "BEFORE": rq.ReadHistory(room, limit, before=point),
+            "AFTER": rq.ReadHistory(room, limit, after=point),
+            "AROUND": rq.ReadHistory(room, limit, around=point),
+        }[sub]
+        return self.submit(request)
+
+
+def parse_point(reference: str) -> HistoryPoint | None:
+    """A CHATHISTORY message reference (C{timestamp=...} or C{msgid=...}) as a place in history."""
+    kind, _, value = reference.partition("=")
+    try:
+        if kind == "msgid":
+            return HistoryPoint(id=int(value))
+        if kind == "timestamp":
+            return HistoryPoint(when=datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
+    return None
+
+
+#: Every IRC command the door understands.
+COMMANDS: dict[str, IrcCommand] = {
+    "CAP": IrcCommand(IrcProtocol.irc_CAP, 1, 0.5, before_registration=True),
+    "NICK": IrcCommand(IrcProtocol.irc_NICK, 0, 2.0, before_registration=True),
+    "USER": IrcCommand(IrcProtocol.irc_USER, 4, 1.0, before_registration=True),
+    "PASS": IrcCommand(IrcProtocol.irc_PASS, 1, 1.0, before_registration=True),
+    "AUTHENTICATE": IrcCommand(IrcProtocol.irc_AUTHENTICATE, 1, 1.0, before_registration=True),
+    "PING": IrcCommand(IrcProtocol.irc_PING, 1, 0.5, before_registration=True),
+    "PONG": IrcCommand(IrcProtocol.irc_PONG, 0, 0.5, before_registration=True),
+    "QUIT": IrcCommand(IrcProtocol.irc_QUIT, 0, 1.0, before_registration=True),
+    "JOIN": IrcCommand(IrcProtocol.irc_JOIN, 1, 2.0),
+    "PART": IrcCommand(IrcProtocol.irc_PART, 1, 2.0),
+    "TOPIC": IrcCommand(IrcProtocol.irc_TOPIC, 1, 1.0),
+    "NAMES": IrcCommand(IrcProtocol.irc_NAMES, 0, 2.0),
+    "LIST": IrcCommand(IrcProtocol.irc_LIST, 0, 2.0),
+    "WHO": IrcCommand(IrcProtocol.irc_WHO, 1, 2.0),
+    "WHOIS": IrcCommand(IrcProtocol.irc_WHOIS, 1, 2.0),
+    "ISON": IrcCommand(IrcProtocol.irc_ISON, 1, 1.0),
+    "USERHOST": IrcCommand(IrcProtocol.irc_USERHOST, 1, 1.0),
+    "PRIVMSG": IrcCommand(IrcProtocol.irc_PRIVMSG, 0, 1.0),
+    "NOTICE": IrcCommand(IrcProtocol.irc_NOTICE, 0, 1.0),
+    "AWAY": IrcCommand(IrcProtocol.irc_AWAY, 0, 1.0),
+    "MODE": IrcCommand(IrcProtocol.irc_MODE, 1, 1.0),
+    "LUSERS": IrcCommand(IrcProtocol.irc_LUSERS, 0, 2.0),
+    "MOTD": IrcCommand(IrcProtocol.irc_MOTD, 0, 2.0),
+    "TIME": IrcCommand(IrcProtocol.irc_TIME, 0, 1.0),
+    "CHATHISTORY": IrcCommand(IrcProtocol.irc_CHATHISTORY, 3, 5.0),
+}
