@@ -1,10 +1,11 @@
 """
 Helpers for end-to-end tests: the real ``twistd -n chat`` in a subprocess on 127.0.0.1 port 0,
-and blocking socket clients whose every wait is bounded.
+and blocking socket clients (the line protocol's, and IRC's) whose every wait is bounded.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -13,7 +14,8 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: The longest any single wait in an end-to-end test may take, in seconds.
@@ -109,13 +111,14 @@ class ServerProcess:
 class SocketClient:
     """
     A raw TCP client, as ``nc`` would be: send lines, read CRLF-ended lines with a deadline.
-    With C{tls} (an C{ssl.SSLContext}) it speaks TLS to 127.0.0.1 instead, as ``openssl s_client``.
+    With C{tls} (an C{ssl.SSLContext}) it speaks TLS instead, as ``openssl s_client``. It
+    connects to C{host}, which is 127.0.0.1 unless told otherwise (and only ever on this machine).
     """
 
-    def __init__(self, port: int, tls: ssl.SSLContext | None = None) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+    def __init__(self, port: int, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection((host, port), timeout=WAIT)
         if tls is not None:
-            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
         self._buffer = b""
         self.seen: list[str] = []
 
@@ -171,6 +174,215 @@ class SocketClient:
         self.sock.close()
 
 
+_TAG_VALUE_ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+
+
+def _unescape_tag_value(value: str) -> str:
+    """A message tag's value with the IRCv3 escapes undone (an unknown escape is the character itself)."""
+    out = []
+    chars = iter(value)
+    for char in chars:
+        if char == "\\":
+            escaped = next(chars, "")
+            out.append(_TAG_VALUE_ESCAPES.get(escaped, escaped))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class IrcMessage:
+    """One IRC line, parsed: its IRCv3 tags, source (prefix), command (upper case) and parameters."""
+
+    line: str
+    command: str
+    params: tuple[str, ...] = ()
+    source: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def nick(self) -> str | None:
+        """The nick of the source (C{nick!user@host}), or the server's name, or None without a source."""
+        return None if self.source is None else self.source.split("!", 1)[0]
+
+    @property
+    def last(self) -> str:
+        """The last parameter (usually the text), or an empty string without parameters."""
+        return self.params[-1] if self.params else ""
+
+
+def parse_irc(line: str) -> IrcMessage:
+    """Parse one IRC line (without its CRLF): C{[@tags] [:source] COMMAND [params] [:trailing]}."""
+    rest = line
+    tags: dict[str, str] = {}
+    if rest.startswith("@"):
+        raw_tags, _, rest = rest[1:].partition(" ")
+        for item in filter(None, raw_tags.split(";")):
+            key, _, value = item.partition("=")
+            tags[key] = _unescape_tag_value(value)
+        rest = rest.lstrip(" ")
+    source = None
+    if rest.startswith(":"):
+        source, _, rest = rest[1:].partition(" ")
+        rest = rest.lstrip(" ")
+    head, separator, trailing = rest.partition(" :")
+    words = head.split()
+    if not words:
+        raise ValueError(f"no command in IRC line {line!r}")
+    params = words[1:] + ([trailing] if separator else [])
+    return IrcMessage(line=line, command=words[0].upper(), params=tuple(params), source=source, tags=tags)
+
+
+class IrcClient(SocketClient):
+    """
+    A raw IRC client on L{SocketClient}: send IRC lines, read them parsed, register (with
+    capabilities, a server password, SASL PLAIN), join, talk. With C{answer_pings} it answers
+    the server's PINGs as it reads (they stay in C{seen}). Every wait is bounded by L{WAIT}.
+    """
+
+    def __init__(
+        self, port: int, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1", answer_pings: bool = True
+    ) -> None:
+        super().__init__(port, tls, host)
+        self.answer_pings = answer_pings
+        self.nick: str | None = None
+        #: The capabilities the server offered (CAP LS), each with its value ("" if none).
+        self.caps_offered: dict[str, str] = {}
+        #: The capabilities the server acknowledged (CAP ACK).
+        self.caps_enabled: set[str] = set()
+
+    def read_line(self, deadline: float) -> str | None:
+        """Return the next line, as L{SocketClient.read_line}, after answering any PING before it."""
+        while True:
+            line = super().read_line(deadline)
+            if line is None or not self.answer_pings or "PING" not in line:
+                return line
+            message = parse_irc(line)
+            if message.command != "PING":
+                return line
+            self.send_line("PONG" + (f" :{message.last}" if message.params else ""))
+
+    def send_line(self, line: str) -> None:
+        """Send one IRC line, adding its CRLF."""
+        self.send(line + "\r\n")
+
+    def read_message(self, deadline: float) -> IrcMessage | None:
+        """Return the next message, parsed, or None when the server closed."""
+        line = self.read_line(deadline)
+        return None if line is None else parse_irc(line)
+
+    def expect_message(self, wanted: str | Callable[[IrcMessage], bool]) -> list[IrcMessage]:
+        """
+        Read messages until one has the command (or numeric) C{wanted}, or satisfies it; return
+        the messages read, the match last.
+        """
+        matches = wanted if callable(wanted) else (lambda message: message.command == wanted.upper())
+        deadline = time.monotonic() + WAIT
+        messages = []
+        while True:
+            message = self.read_message(deadline)
+            if message is None:
+                raise AssertionError(f"server closed before {wanted!r}; lines: {self.seen}")
+            messages.append(message)
+            if matches(message):
+                return messages
+
+    def register(
+        self,
+        nick: str,
+        user: str | None = None,
+        password: str | None = None,
+        caps: Iterable[str] = (),
+        sasl: tuple[str, str] | None = None,
+    ) -> list[IrcMessage]:
+        """
+        Register as C{nick} (PASS C{password} first if given): with C{caps} or C{sasl}, negotiate
+        (CAP LS 302, CAP REQ of C{caps} and, with C{sasl}, C{sasl}; then SASL PLAIN as C{sasl}'s
+        account and password, which must succeed; CAP END). Wait for the welcome (001); return
+        the messages read up to it.
+        """
+        wanted = list(caps) + (["sasl"] if sasl is not None and "sasl" not in caps else [])
+        if wanted:
+            self.send_line("CAP LS 302")
+        if password is not None:
+            self.send_line(f"PASS {password}")
+        self.send_line(f"NICK {nick}")
+        self.send_line(f"USER {user or nick} 0 * :{nick}")
+        messages: list[IrcMessage] = []
+        if wanted:
+            messages += self.list_caps()
+            messages += self.request_caps(wanted)
+            if sasl is not None:
+                account, secret = sasl
+                messages += self.authenticate(account, secret)
+                if messages[-1].command != "903":
+                    raise AssertionError(f"SASL PLAIN as {account} failed: {messages[-1].line}")
+            self.send_line("CAP END")
+        messages += self.expect_message("001")
+        self.nick = messages[-1].params[0]
+        return messages
+
+    def list_caps(self) -> list[IrcMessage]:
+        """Read the server's (possibly multiline) CAP LS answer into L{caps_offered}; return the messages."""
+        messages = []
+        while True:
+            messages += self.expect_message(lambda m: m.command == "CAP" and len(m.params) >= 3 and m.params[1] == "LS")
+            for item in messages[-1].last.split():
+                name, _, value = item.partition("=")
+                self.caps_offered[name] = value
+            if messages[-1].params[2] != "*":
+                return messages
+
+    def request_caps(self, caps: Iterable[str]) -> list[IrcMessage]:
+        """CAP REQ C{caps} at once; wait for the ACK (added to L{caps_enabled}) or NAK; return the messages."""
+        self.send_line("CAP REQ :" + " ".join(caps))
+        messages = self.expect_message(lambda m: m.command == "CAP" and len(m.params) >= 3 and m.params[1] in ("ACK", "NAK"))
+        if messages[-1].params[1] == "ACK":
+            self.caps_enabled.update(cap.lstrip("-") for cap in messages[-1].last.split() if not cap.startswith("-"))
+        return messages
+
+    def authenticate(self, account: str, password: str) -> list[IrcMessage]:
+        """
+        SASL PLAIN as C{account} with C{password} (the sasl capability enabled first); return the
+        messages read up to the outcome, last: 903 on success, else 902, 904, 905, 906 or 907.
+        """
+        self.send_line("AUTHENTICATE PLAIN")
+        messages = self.expect_message(lambda m: m.command == "AUTHENTICATE" or m.command in _SASL_OUTCOMES)
+        if messages[-1].command != "AUTHENTICATE":
+            return messages
+        payload = base64.b64encode(f"\0{account}\0{password}".encode("utf-8")).decode("ascii")
+        for start in range(0, len(payload), 400):
+            self.send_line(f"AUTHENTICATE {payload[start:start + 400]}")
+        if len(payload) % 400 == 0:
+            self.send_line("AUTHENTICATE +")
+        messages += self.expect_message(lambda m: m.command in _SASL_OUTCOMES)
+        return messages
+
+    def join(self, channel: str) -> list[IrcMessage]:
+        """JOIN C{channel}; wait for the end of its names (366); return the messages read."""
+        self.send_line(f"JOIN {channel}")
+        return self.expect_message(lambda m: m.command == "366" and len(m.params) >= 2 and m.params[1] == channel)
+
+    def privmsg(self, target: str, text: str) -> None:
+        """Send C{text} to C{target} (a channel or a nick)."""
+        self.send_line(f"PRIVMSG {target} :{text}")
+
+    def expect_privmsg(self, sender: str, target: str, text: str) -> list[IrcMessage]:
+        """Read until a PRIVMSG from C{sender} to C{target} of C{text} arrives; return the messages read."""
+        return self.expect_message(
+            lambda m: m.command == "PRIVMSG" and m.nick == sender and m.params == (target, text)
+        )
+
+    def quit(self, message: str = "bye") -> list[str]:
+        """QUIT with C{message}; read until the server closes; return the lines read."""
+        self.send_line(f"QUIT :{message}")
+        return self.expect_closed()
+
+
+#: The numerics that end a SASL exchange: 903 success; 902, 904-907 failures.
+_SASL_OUTCOMES = frozenset({"902", "903", "904", "905", "906", "907"})
+
+
 def run_client(port: int, stdin: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
     """Run C{python -m chat_twisted.client} against C{port} with C{stdin} piped in (bounded)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -193,3 +405,10 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text("ascii")
     fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ", field 3 (state) is fields[0]
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on just now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
