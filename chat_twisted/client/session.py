@@ -69,10 +69,10 @@ class ChatClient:
     and the client connects again and logs in again as the same user (see L{Identity}).
     """
 
-    def __init__(self, clock: IReactorTime, nick: str | None = None) -> None:
+    def __init__(self, clock: IReactorTime, nick: str | None = None, password: str | None = None) -> None:
         self.clock = clock
         self.nick = nick
-        self.identity = Identity(nick)
+        self.identity = Identity(nick, password)
         self.done: Deferred[int] = Deferred()
         self.error: str | None = None
         self.server: ServerSide | None = None
