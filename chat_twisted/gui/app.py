@@ -20,25 +20,15 @@ from twisted.internet.task import react
 from twisted.logger import Logger
 
 from chat_twisted.client.dial import Dialler
-from chat_twisted.client.options import DEFAULT_HOST, DEFAULT_PORT, parse_args
+from chat_twisted.client.options import parse_args
 from chat_twisted.client.session import ChatClient
 from chat_twisted.client.tls import INSECURE_WARNING
 from chat_twisted.gui.dialog import LoginDialog
-from chat_twisted.gui.login import Login, last_login_path, load_last, save_last
+from chat_twisted.gui.login import last_login_path, load_last, login_defaults, save_last
 from chat_twisted.gui.model import WindowPresenter
 from chat_twisted.gui.view import APP_NAME, ChatWindow
 
 log = Logger()
-
-
-def login_defaults(host: str, port: int, last: Login | None) -> Login:
-    """
-    What the login dialog starts with: the last server, port and nickname used, unless the
-    options (command line, C{CHAT_*}, config file) name another server than the default.
-    """
-    if last is not None and (host, port) == (DEFAULT_HOST, DEFAULT_PORT):
-        return last
-    return Login(host, port, last.nick if last is not None else "")
 
 
 def open_root() -> tkinter.Tk:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from twisted.logger import Logger
 
-from chat_twisted.client.options import default_config_path
+from chat_twisted.client.options import DEFAULT_HOST, DEFAULT_PORT, default_config_path
 
 log = Logger()
 
@@ -49,6 +49,16 @@ def check(host: str, port: str, nick: str, password: str) -> Login | str:
     if not nick or len(nick.split()) != 1:
         return "the nickname must be one word"
     return Login(host, number, nick, password.strip() or None)
+
+
+def login_defaults(host: str, port: int, last: Login | None) -> Login:
+    """
+    What the login dialog starts with: the last server, port and nickname used, unless the
+    options (command line, C{CHAT_*}, config file) name another server than the default.
+    """
+    if last is not None and (host, port) == (DEFAULT_HOST, DEFAULT_PORT):
+        return last
+    return Login(host, port, last.nick if last is not None else "")
 
 
 def load_last(path: Path) -> Login | None:

@@ -45,8 +45,9 @@ class _Tab:
         self.text.configure(yscrollcommand=scroll.set)
         self.text.pack(side="left", fill="both", expand=True)
         scroll.pack(side="right", fill="y")
-        indent = font.measure("[00:00:00] ")
-        self.text.tag_configure("line", lmargin2=indent, spacing1=1)
+        # Wrapped rows line up after the time stamp, or after the "* " of a system line.
+        self.text.tag_configure("stamped", lmargin2=font.measure("[00:00:00] "), spacing1=1)
+        self.text.tag_configure("unstamped", lmargin2=font.measure("* "), spacing1=1)
         self.text.tag_configure("stamp", foreground=_STAMP_COLOUR)
         for style, (colour, weight) in COLOURS.items():
             self.text.tag_configure(style.name, foreground=colour,
@@ -58,9 +59,10 @@ class _Tab:
         self.text.configure(state="normal")
         if self.text.index("end-1c") != "1.0":
             self.text.insert("end", "\n")
+        layout = "stamped" if shown.stamp else "unstamped"
         if shown.stamp:
-            self.text.insert("end", shown.stamp, ("line", "stamp"))
-        self.text.insert("end", shown.text, ("line", shown.style.name))
+            self.text.insert("end", shown.stamp, (layout, "stamp"))
+        self.text.insert("end", shown.text, (layout, shown.style.name))
         self.text.configure(state="disabled")
         if at_end:
             self.text.see("end")
