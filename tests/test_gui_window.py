@@ -14,76 +14,24 @@ C{CHAT_GUI_SCREENSHOT=docs/gui.png} to keep it.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e import WAIT, ServerProcess, SocketClient
+from tests.e2e import WAIT, ServerProcess, SocketClient, VirtualDisplay, wait_until
 from tests.test_client import no_user_settings
 
 tkinter = pytest.importorskip("tkinter", reason="this Python has no tkinter (Debian: apt-get install python3-tk)")
-
-XVFB, XAUTH = shutil.which("Xvfb"), shutil.which("xauth")
-
-pytestmark = pytest.mark.skipif(
-    XVFB is None or XAUTH is None,
-    reason="no X server can be had: Xvfb and xauth are not installed (apt-get install xvfb)",
-)
 
 __all__ = ["no_user_settings"]  # an autouse fixture: no CHAT_* variables or user config file here either
 
 #: The window's Tk application name (see chat_twisted.gui.view.APP_NAME).
 APP = "chat_twisted"
-
-
-def wait_until(
-    check: Callable[[], object], what: str, seen: Callable[[], object] | None = None, timeout: float = WAIT
-) -> object:
-    """Poll C{check} (bounded) until it returns something true; return that. C{seen} says what there was instead."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}" + (f"; found {seen()!r}" if seen else ""))
-        time.sleep(0.05)
-
-
-class VirtualDisplay:
-    """An Xvfb server on a free display number with an authority file of its own (so Tk's send works)."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.authority = workdir / "Xauthority"
-        self.authority.touch()
-        number = next(n for n in range(90, 190) if not Path(f"/tmp/.X11-unix/X{n}").exists()
-                      and not Path(f"/tmp/.X{n}-lock").exists())
-        self.name = f":{number}"
-        subprocess.run([XAUTH or "xauth", "-f", str(self.authority), "add", self.name, ".", secrets.token_hex(16)],
-                       check=True, capture_output=True, timeout=WAIT)
-        self.process = subprocess.Popen(
-            [XVFB or "Xvfb", self.name, "-screen", "0", "1024x700x24", "-auth", str(self.authority), "-nolisten", "tcp"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        wait_until(lambda: Path(f"/tmp/.X11-unix/X{number}").exists() or self.process.poll() is not None, "Xvfb")
-        if self.process.poll() is not None:
-            raise AssertionError(f"Xvfb {self.name} exited with {self.process.returncode}")
-        self.environ = {"DISPLAY": self.name, "XAUTHORITY": str(self.authority)}
-
-    def stop(self) -> None:
-        """Stop the X server (bounded wait)."""
-        self.process.terminate()
-        try:
-            self.process.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(WAIT)
 
 
 class Window:
@@ -160,16 +108,6 @@ class Window:
 
 
 @pytest.fixture
-def display(tmp_path: Path) -> Iterator[VirtualDisplay]:
-    """A virtual X display of our own, stopped after the test."""
-    virtual = VirtualDisplay(tmp_path)
-    try:
-        yield virtual
-    finally:
-        virtual.stop()
-
-
-@pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A running server on an ephemeral port of 127.0.0.1, stopped after the test."""
     process = ServerProcess(tmp_path)
@@ -192,7 +130,7 @@ def screenshot(display: VirtualDisplay, window: Window, path: Path) -> None:
         shutil.copyfile(path, kept)
 
 
-def test_window_chats_with_a_socket_user(display: VirtualDisplay, server: ServerProcess, tmp_path: Path) -> None:
+def test_window_chats_with_a_socket_user(x_display: VirtualDisplay, server: ServerProcess, tmp_path: Path) -> None:
     """
     The window, started with --nick, logs in, shows a raw-socket user's lines (a long one wrapped)
     and the room's topic and members, sends what is typed in its input to that user, puts a
@@ -204,7 +142,7 @@ def test_window_chats_with_a_socket_user(display: VirtualDisplay, server: Server
         bob.login("bob")
         bob.send("/topic Weekly planning\n")
         bob.expect("set the topic of lobby")
-        window = Window(display, tmp_path, "--port", str(server.port), "--nick", "alice")
+        window = Window(x_display, tmp_path, "--port", str(server.port), "--nick", "alice")
         bob.expect("* alice joined lobby")
         window.wait_open()
         window.wait_text("* alice joined lobby")
@@ -227,7 +165,7 @@ def test_window_chats_with_a_socket_user(display: VirtualDisplay, server: Server
         bob.send("/msg alice a word in private\n")
         assert "(private) bob: a word in private" in window.wait_text("a word in private", tab=1)
         assert window.tcl(".body.tabs tab .body.tabs.tab1 -text") == "bob"
-        screenshot(display, window, tmp_path / "gui.png")
+        screenshot(x_display, window, tmp_path / "gui.png")
 
         window.tcl("eval [wm protocol . WM_DELETE_WINDOW]")  # what the window manager does on closing
         bob.expect("* alice left lobby (quit)")

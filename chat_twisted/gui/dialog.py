@@ -38,7 +38,7 @@ class LoginDialog:
             self.fields[name] = entry
         self.error = ttk.Label(self.frame, name="error", text="", foreground="#cf222e")
         self.error.grid(row=len(rows), column=0, columnspan=2, sticky="w")
-        buttons = ttk.Frame(self.frame)
+        buttons = ttk.Frame(self.frame, name="buttons")
         buttons.grid(row=len(rows) + 1, column=0, columnspan=2, sticky="e", pady=(8, 0))
         ttk.Button(buttons, name="cancel", text="Cancel", command=lambda: self._done(None)).pack(side="right")
         ttk.Button(buttons, name="connect", text="Connect", command=self._connect).pack(side="right", padx=4)
