@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import os
 import re
+import secrets
+import shutil
 import signal
 import socket
 import ssl
@@ -412,3 +414,49 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def wait_until(
+    check: Callable[[], object], what: str, seen: Callable[[], object] | None = None, timeout: float = WAIT
+) -> object:
+    """Poll C{check} (bounded) until it returns something true; return that. C{seen} says what there was instead."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}" + (f"; found {seen()!r}" if seen else ""))
+        time.sleep(0.05)
+
+
+class VirtualDisplay:
+    """An Xvfb server on a free display number with an authority file of its own (so Tk's send works)."""
+
+    def __init__(self, workdir: Path) -> None:
+        # One per test session: a Tk interpreter keeps its X connection until it is garbage
+        # collected, and Xlib ends the whole process if that X server goes away first.
+        self.authority = workdir / "Xauthority"
+        self.authority.touch()
+        number = next(n for n in range(90, 190) if not Path(f"/tmp/.X11-unix/X{n}").exists()
+                      and not Path(f"/tmp/.X{n}-lock").exists())
+        self.name = f":{number}"
+        subprocess.run([shutil.which("xauth") or "xauth", "-f", str(self.authority), "add", self.name, ".", secrets.token_hex(16)],
+                       check=True, capture_output=True, timeout=WAIT)
+        self.process = subprocess.Popen(
+            [shutil.which("Xvfb") or "Xvfb", self.name, "-screen", "0", "1024x700x24", "-auth", str(self.authority), "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: Path(f"/tmp/.X11-unix/X{number}").exists() or self.process.poll() is not None, "Xvfb")
+        if self.process.poll() is not None:
+            raise AssertionError(f"Xvfb {self.name} exited with {self.process.returncode}")
+        self.environ = {"DISPLAY": self.name, "XAUTHORITY": str(self.authority)}
+
+    def stop(self) -> None:
+        """Stop the X server (bounded wait)."""
+        self.process.terminate()
+        try:
+            self.process.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(WAIT)

@@ -13,18 +13,16 @@ from typing import NoReturn, cast
 
 from twisted.conch.insults.insults import ServerProtocol
 from twisted.internet import stdio
-from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.internet.protocol import Factory
 from twisted.internet.task import react
 
 from chat_twisted.client.console import Console, colour_wanted
+from chat_twisted.client.dial import Dialler
 from chat_twisted.client.interactive import InteractiveTerminal
 from chat_twisted.client.options import parse_args
 from chat_twisted.client.plain import TerminalSide
 from chat_twisted.client.server import ServerSide
 from chat_twisted.client.session import ChatClient
-from chat_twisted.client.tls import CONNECT_TIMEOUT_SECONDS, INSECURE_WARNING, tls_failure, tls_settings
+from chat_twisted.client.tls import CONNECT_TIMEOUT_SECONDS, INSECURE_WARNING, tls_failure
 
 
 def cannot_connect(options: argparse.Namespace, reason: str) -> NoReturn:
@@ -58,16 +56,11 @@ async def run(reactor: object, argv: Sequence[str], console: Console | None = No
     options = parse_args(argv)
     console = Console() if console is None else console
     client = ChatClient(clock=reactor, nick=options.nick)  # type: ignore[arg-type]
-    endpoint: IStreamClientEndpoint = HostnameEndpoint(
-        reactor, options.host, options.port, timeout=CONNECT_TIMEOUT_SECONDS
-    )
     if options.insecure:
         print(INSECURE_WARNING, file=sys.stderr)
-    if options.tls:
-        endpoint = wrapClientTLS(tls_settings(options), endpoint, clock=reactor)  # type: ignore[arg-type]
-    factory = Factory.forProtocol(lambda: ServerSide(client, tls=options.tls))
+    dial = Dialler(reactor, client, options)
     try:
-        server = cast(ServerSide, await endpoint.connect(factory))
+        server = cast(ServerSide, await dial())
     except Exception as error:
         cannot_connect(options, str(error))
     try:
@@ -76,7 +69,7 @@ async def run(reactor: object, argv: Sequence[str], console: Console | None = No
         cannot_connect(options, tls_failure(error))
     try:
         if console.is_interactive():
-            client.enable_reconnect(lambda: endpoint.connect(factory), f"{options.host}:{options.port}")
+            client.enable_reconnect(dial, dial.where)
             start_interactive(reactor, client, console, colour_wanted(options.no_color, console.environ))
         else:
             stdio.StandardIO(TerminalSide(client), reactor=reactor)  # type: ignore[arg-type]

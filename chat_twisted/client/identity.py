@@ -43,9 +43,12 @@ class Identity:
     logs it in again. State only; no I/O.
     """
 
-    def __init__(self, nick: str | None = None) -> None:
+    def __init__(self, nick: str | None = None, password: str | None = None) -> None:
         #: The nickname to send on (re)connecting: given with --nick or confirmed by the server.
         self.nick = nick or None
+        # A password given with the nickname (the desktop window's login dialog), tried with
+        # /login until the server welcomes us or refuses it.
+        self._given_login = (nick, password) if nick and password else None
         #: True while the server waits for the password of a registered nickname.
         self.password_prompt = False
         self._prompt_nick: str | None = None
@@ -57,6 +60,9 @@ class Identity:
         """Return the line that logs in again on a new connection (C{/login N P}, or the nickname)."""
         if self._login is not None and self.nick is not None and self._login[0].lower() == self.nick.lower():
             return f"/login {self.nick} {self._login[1]}"
+        if self._given_login is not None:
+            self._pending_login = self._given_login
+            return f"/login {self._given_login[0]} {self._given_login[1]}"
         return self.nick
 
     def connection_lost(self) -> None:
@@ -82,7 +88,7 @@ class Identity:
     def received(self, line: str) -> bool:
         """Learn from one server line; return True if it says we are now logged in (a welcome)."""
         if line.startswith("error:"):
-            self._pending_login = self._pending_password = None
+            self._pending_login = self._pending_password = self._given_login = None
         elif match := _WELCOME.match(line) or _LOGGED_IN.match(line):
             self._logged_in(match.group(1))
             return match.re is _WELCOME
@@ -103,6 +109,7 @@ class Identity:
 
     def _logged_in(self, nick: str) -> None:
         self.nick = nick
+        self._given_login = None
         if self._pending_login is not None and self._pending_login[0].lower() == nick.lower():
             self._login = (nick, self._pending_login[1])
         elif self._login is not None and self._login[0].lower() != nick.lower():

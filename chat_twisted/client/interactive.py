@@ -24,7 +24,8 @@ from twisted.python.failure import Failure
 
 from chat_twisted.client.identity import secret_start
 from chat_twisted.client.layout import InputLayout, layout_input, wrap
-from chat_twisted.client.session import is_quit
+from chat_twisted.client.history import HISTORY, InputHistory
+from chat_twisted.client.session import Entered
 from chat_twisted.client.styles import Style, classify, coloured
 
 if TYPE_CHECKING:
@@ -32,9 +33,8 @@ if TYPE_CHECKING:
 
 log = Logger()
 
-#: How many earlier messages are kept to repaint the screen, and how many typed lines for Up/Down.
+#: How many earlier messages are kept to repaint the screen (L{HISTORY} typed lines are kept for Up/Down).
 SCROLLBACK = 500
-HISTORY = 500
 
 #: The client's own commands and keys, shown by C{/help} before the server's list.
 CLIENT_HELP = (
@@ -76,6 +76,27 @@ class InteractiveTerminal(HistoricRecvLine):  # type: ignore[misc]
         self._closed: Deferred[None] = Deferred()
         self._closing = False
         self._lost = False
+        self._history = InputHistory(HISTORY)
+
+    # HistoricRecvLine's history attributes, kept in the shared L{InputHistory}.
+
+    @property
+    def historyLines(self) -> list[bytes]:
+        """The lines sent, oldest first (those with a password left out)."""
+        return self._history.lines
+
+    @historyLines.setter
+    def historyLines(self, lines: list[bytes]) -> None:
+        self._history.lines = lines
+
+    @property
+    def historyPosition(self) -> int:
+        """Where Up and Down have got to in L{historyLines}."""
+        return self._history.position
+
+    @historyPosition.setter
+    def historyPosition(self, position: int) -> None:
+        self._history.position = position
 
     # --- setting up ------------------------------------------------------------------------------
 
@@ -245,26 +266,18 @@ class InteractiveTerminal(HistoricRecvLine):  # type: ignore[misc]
 
     def handle_UP(self) -> None:
         """Recall the line typed before the one shown (the line being typed is kept in the history)."""
-        if self.lineBuffer and self.historyPosition == len(self.historyLines):
-            self._remember(b"".join(self.lineBuffer))
-        if self.historyPosition > 0:
-            self.historyPosition -= 1
-            self._set_line(self.historyLines[self.historyPosition])
+        line = self._history.up(b"".join(self.lineBuffer), self.client.identity.password_prompt)
+        if line is not None:
+            self._set_line(line)
 
     def handle_DOWN(self) -> None:
         """Recall the line typed after the one shown; past the last, an empty line."""
-        if self.historyPosition < len(self.historyLines) - 1:
-            self.historyPosition += 1
-            self._set_line(self.historyLines[self.historyPosition])
-        else:
-            self.historyPosition = len(self.historyLines)
-            self._set_line(b"")
+        self._set_line(self._history.down())
 
     def handle_RETURN(self) -> None:
         """Take the line: remember it (unless it holds a password), clear the input, act on it."""
         line = b"".join(self.lineBuffer)
-        self._remember(line)
-        self.historyPosition = len(self.historyLines)
+        self._history.entered(line, self.client.identity.password_prompt)
         self.lineBuffer, self.lineBufferIndex = [], 0
         self.lineReceived(line)
 
@@ -281,23 +294,13 @@ class InteractiveTerminal(HistoricRecvLine):  # type: ignore[misc]
 
     def lineReceived(self, line: bytes) -> None:
         """Act on one entered line: a client command (C{/clear}, C{/help}, C{/quit}) or a line to send."""
-        command = line.strip().split(b" ", 1)[0].lower()
-        if command == b"/clear":
+        entered = self.client.enter(line, CLIENT_HELP)
+        if entered is Entered.CLEAR:
             self.clear()
-            return
-        if command == b"/help":
-            for text in CLIENT_HELP:
-                self.notice(text)
-            if not self.client.connected:
-                self.notice("the server's commands are listed once it is back")
-                return
-        if is_quit(line):
-            self.client.leave(line.strip())
-        elif line.strip() and not self.client.typed(line):
-            self.notice("not connected, so that line was not sent; it is back on the input line")
+        elif entered is Entered.KEEP:
             self._set_line(line)
-            return
-        self._redraw_input()
+        else:
+            self._redraw_input()
 
     # --- closing ---------------------------------------------------------------------------------
 
@@ -378,12 +381,3 @@ class InteractiveTerminal(HistoricRecvLine):  # type: ignore[misc]
         self.lineBuffer = [char.encode("utf-8") for char in line.decode("utf-8", errors="replace")]
         self.lineBufferIndex = len(self.lineBuffer)
         self._redraw_input()
-
-    def _remember(self, line: bytes) -> None:
-        """Add C{line} to the input history, unless it is empty, a repeat, or holds a password."""
-        text = line.decode("utf-8", errors="replace")
-        if not text.strip() or secret_start(text, self.client.identity.password_prompt) is not None:
-            return
-        if not self.historyLines or self.historyLines[-1] != line:
-            self.historyLines.append(line)
-            del self.historyLines[:-HISTORY]

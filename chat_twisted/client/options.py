@@ -41,10 +41,10 @@ def default_config_path(environ: Mapping[str, str]) -> Path:
     return Path(base) / "chat_twisted" / "client.ini"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m chat_twisted.client",
-        description="Chat on a chat_twisted server from this terminal (or a pipe).",
+        prog=prog,
+        description=description,
         epilog="Defaults may also come from CHAT_HOST, CHAT_PORT, CHAT_NICK, CHAT_TLS and CHAT_CA, "
                "or from a [client] section in ~/.config/chat_twisted/client.ini; command-line "
                "options win. NO_COLOR turns colour off.",
@@ -112,10 +112,18 @@ def _converted(parser: argparse.ArgumentParser, settings: dict[str, tuple[str, s
     return defaults
 
 
-def parse_args(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> argparse.Namespace:
-    """Parse the client's command line, with defaults from C{environ} and the config file."""
+def parse_args(
+    argv: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+    prog: str = "python -m chat_twisted.client",
+    description: str = "Chat on a chat_twisted server from this terminal (or a pipe).",
+) -> argparse.Namespace:
+    """
+    Parse the client's command line, with defaults from C{environ} and the config file; C{prog}
+    and C{description} are what C{--help} says (the desktop window gives its own).
+    """
     environ = os.environ if environ is None else environ
-    parser = _parser()
+    parser = _parser(prog, description)
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--config")
     config_option = first.parse_known_args(list(argv))[0].config

@@ -1,12 +1,15 @@
 """
-Connecting again after the server went away (interactive mode only): L{Backoff} says how long
-to wait before each try, L{Reconnector} makes the tries on an injected clock.
+Connecting again after the server went away (interactive mode and the desktop window):
+L{Backoff} says how long to wait before each try, L{Reconnector} makes the tries on an injected
+clock and, for a status line, reports each change as a L{ConnectionStatus}.
 """
 
 from __future__ import annotations
 
+import enum
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from OpenSSL import SSL
@@ -37,6 +40,28 @@ def describe(reason: Failure) -> str:
     if reason.check(SSL.Error, VerificationError):
         return tls_failure(reason.value)
     return " ".join(reason.getErrorMessage().split()).rstrip(".")
+
+
+class Link(enum.Enum):
+    """Where the connection to the server stands."""
+
+    CONNECTING = "connecting"  # a try is under way
+    CONNECTED = "connected"  # up (and, over TLS, its handshake done)
+    WAITING = "waiting"  # lost, or a try failed: the next try is at C{retry_at}
+
+
+@dataclass(frozen=True)
+class ConnectionStatus:
+    """
+    One change of the connection's state, for a status line: C{where} is C{host:port};
+    C{reason} says why it was lost (C{WAITING} only); C{retry_at} is when, on the clock, the next
+    try starts (C{WAITING} only).
+    """
+
+    link: Link
+    where: str
+    reason: str | None = None
+    retry_at: float | None = None
 
 
 class Backoff:
@@ -74,8 +99,9 @@ class Reconnector:
     """
     Tries to connect again, each try after the next L{Backoff} delay, until one connects or
     L{stop} is called. Owns the pending timer and the pending connection attempt; says what it
-    does through C{notice} (a line for the user). A try whose connection is made but then lost
-    (a failed TLS handshake, say) is reported with L{lost}, like the first loss.
+    does through C{notice} (a line for the user) and, if given, C{status} (a L{ConnectionStatus}
+    for a status line). A try whose connection is made but then lost (a failed TLS handshake,
+    say) is reported with L{lost}, like the first loss. Writes to no transport.
     """
 
     def __init__(
@@ -85,33 +111,49 @@ class Reconnector:
         notice: Callable[[str], None],
         where: str,
         backoff: Backoff | None = None,
+        status: Callable[[ConnectionStatus], None] | None = None,
     ) -> None:
         self.clock = clock
         self.backoff = Backoff() if backoff is None else backoff
         self._connect = connect
         self._notice = notice
-        self._where = where
+        self._status = status
+        self.where = where
         self._timer: IDelayedCall | None = None
         self._attempt: Deferred[Any] | None = None
-        #: True from a loss until a new connection is up.
+        #: True from a loss (or L{start}) until a new connection is up.
         self.reconnecting = False
+        self._first = False
+
+    def start(self) -> None:
+        """
+        Make the first connection now, with the same tries as after a loss if it fails (for a
+        program that stays open without a server, such as the desktop window).
+        """
+        self.reconnecting = self._first = True
+        self._try()
 
     def lost(self, reason: str) -> None:
         """The connection (or a try) failed for C{reason}: say so and try again after a delay."""
         delay = self.backoff.next_delay()
-        if self.reconnecting:
-            self._notice(f"cannot reconnect to {self._where}: {reason}; trying again in {delay:.1f} s")
+        if self._first:
+            self._notice(f"cannot connect to {self.where}: {reason}; trying again in {delay:.1f} s")
+        elif self.reconnecting:
+            self._notice(f"cannot reconnect to {self.where}: {reason}; trying again in {delay:.1f} s")
         else:
-            self._notice(f"lost the connection to {self._where}: {reason}; reconnecting in {delay:.1f} s")
-        log.info("reconnecting to {where} in {delay:.1f} s", where=self._where, delay=delay)
+            self._notice(f"lost the connection to {self.where}: {reason}; reconnecting in {delay:.1f} s")
+        log.info("reconnecting to {where} in {delay:.1f} s", where=self.where, delay=delay)
         self.reconnecting = True
         self._timer = self.clock.callLater(delay, self._try)
+        self._report(Link.WAITING, reason, self.clock.seconds() + delay)
 
     def connected(self) -> None:
         """A new connection is up (and, over TLS, its handshake done): tell the user."""
         if self.reconnecting:
             self.reconnecting = False
-            self._notice(f"reconnected to {self._where}")
+            self._notice(f"{'connected' if self._first else 'reconnected'} to {self.where}")
+            self._first = False
+        self._report(Link.CONNECTED)
 
     def stop(self) -> None:
         """Give up: cancel the pending timer or connection attempt."""
@@ -121,8 +163,13 @@ class Reconnector:
             self._attempt.cancel()
         self.reconnecting = False
 
+    def _report(self, link: Link, reason: str | None = None, retry_at: float | None = None) -> None:
+        if self._status is not None:
+            self._status(ConnectionStatus(link, self.where, reason, retry_at))
+
     def _try(self) -> None:
         self._timer = None
+        self._report(Link.CONNECTING)
         self._attempt = attempt = self._connect()
         attempt.addBoth(self._tried)
 

@@ -1,11 +1,13 @@
 """
-L{ChatClient}: joins one terminal (plain or interactive) and one server connection at a time,
-and decides when the program ends and with which exit status.
+L{ChatClient}: joins one terminal (plain or interactive, or the desktop window) and one server
+connection at a time, says what an entered line means, and decides when the program ends and
+with which exit status.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet import defer
@@ -16,7 +18,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat_twisted.client.identity import Identity
-from chat_twisted.client.reconnect import Backoff, Reconnector, describe
+from chat_twisted.client.reconnect import Backoff, ConnectionStatus, Reconnector, describe
 from chat_twisted.client.tls import CONNECT_TIMEOUT_SECONDS
 
 if TYPE_CHECKING:
@@ -26,6 +28,17 @@ log = Logger()
 
 #: How long to wait for the server to close after our C{/quit} before closing ourselves.
 QUIT_GRACE_SECONDS = 5.0
+
+#: Told when an entered line could not be sent for want of a connection.
+NOT_SENT = "not connected, so that line was not sent; it is back on the input line"
+
+
+class Entered(enum.Enum):
+    """What the face that took an entered line should do next (see L{ChatClient.enter})."""
+
+    DONE = "done"  # sent, or acted on: clear the input line
+    CLEAR = "clear"  # /clear: clear the messages shown, and the input line
+    KEEP = "keep"  # not sent for want of a connection: put the line back on the input line
 
 
 class Terminal(Protocol):
@@ -56,10 +69,10 @@ class ChatClient:
     and the client connects again and logs in again as the same user (see L{Identity}).
     """
 
-    def __init__(self, clock: IReactorTime, nick: str | None = None) -> None:
+    def __init__(self, clock: IReactorTime, nick: str | None = None, password: str | None = None) -> None:
         self.clock = clock
         self.nick = nick
-        self.identity = Identity(nick)
+        self.identity = Identity(nick, password)
         self.done: Deferred[int] = Deferred()
         self.error: str | None = None
         self.server: ServerSide | None = None
@@ -69,9 +82,19 @@ class ChatClient:
         self._quit_sent = False
         self._quit_timer: IDelayedCall | None = None
 
-    def enable_reconnect(self, connect: Callable[[], Deferred[Any]], where: str, backoff: Backoff | None = None) -> None:
-        """When the server goes away, call C{connect} again (after a back-off) instead of ending."""
-        self.reconnector = Reconnector(self.clock, connect, self.notice, where, backoff)
+    def enable_reconnect(
+        self,
+        connect: Callable[[], Deferred[Any]],
+        where: str,
+        backoff: Backoff | None = None,
+        status: Callable[[ConnectionStatus], None] | None = None,
+    ) -> Reconnector:
+        """
+        When the server goes away, call C{connect} again (after a back-off) instead of ending;
+        report each change of the connection to C{status}, if given. Return the L{Reconnector}.
+        """
+        self.reconnector = Reconnector(self.clock, connect, self.notice, where, backoff, status)
+        return self.reconnector
 
     @property
     def connected(self) -> bool:
@@ -155,6 +178,29 @@ class ChatClient:
         self.identity.typed(line.decode("utf-8", errors="replace"))
         self.server.send_line(line)
         return True
+
+    def enter(self, line: bytes, client_help: Sequence[str] = ()) -> Entered:
+        """
+        Act on one line the user entered in an interactive face: C{/clear} is left to the face;
+        C{/help} shows C{client_help} (the face's own commands and keys) before asking the
+        server for its list; C{/quit [REASON]} leaves; any other non-blank line is sent, or, for
+        want of a connection, kept (and the user told).
+        """
+        command = line.strip().split(b" ", 1)[0].lower()
+        if command == b"/clear":
+            return Entered.CLEAR
+        if command == b"/help":
+            for text in client_help:
+                self.notice(text)
+            if not self.connected:
+                self.notice("the server's commands are listed once it is back")
+                return Entered.DONE
+        if is_quit(line):
+            self.leave(line.strip())
+        elif line.strip() and not self.typed(line):
+            self.notice(NOT_SENT)
+            return Entered.KEEP
+        return Entered.DONE
 
     def leave(self, line: bytes = b"/quit") -> None:
         """

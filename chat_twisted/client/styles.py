@@ -9,6 +9,7 @@ import enum
 import re
 
 _STAMP = r"\[[^\]]*\] "
+_LEADING_STAMP = re.compile(_STAMP)
 _PRIVATE = re.compile(_STAMP + r"\(private")
 _ACTION = re.compile(_STAMP + r"\* (\S+) ")
 _SAID = re.compile(_STAMP + r"([^\s:]+): ")
@@ -47,3 +48,9 @@ def coloured(text: str, style: Style, colour: bool) -> str:
     if not colour or not style.value:
         return text
     return f"\x1b[{style.value}m{text}\x1b[0m"
+
+
+def split_stamp(line: str) -> tuple[str, str]:
+    """Split a user line into its leading C{[time] } stamp and the rest (C{""} and the line if it has none)."""
+    match = _LEADING_STAMP.match(line)
+    return (match.group(), line[match.end():]) if match else ("", line)
