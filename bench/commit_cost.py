@@ -78,8 +78,10 @@ def ms(seconds: float | None) -> float | None:
 class PerMessageCommitStore(SqliteStore):
     """SqliteStore with one transaction per message: no grouping (for comparison only)."""
 
-    def append_message(self, room_key: str, message: StoredMessage) -> Deferred[None]:
-        return self._pool.runInteraction(insert_messages_txn, [(room_key, message)])
+    def append_message(self, room_key: str, message: StoredMessage) -> Deferred[int]:
+        """Insert and commit C{message} in a transaction of its own; fire with its id."""
+        inserted: Deferred[list[int]] = self._pool.runInteraction(insert_messages_txn, [(room_key, message)])
+        return inserted.addCallback(lambda ids: ids[0])
 
 
 def count_rows(cursor: Any) -> int:
@@ -251,7 +253,7 @@ class Server:
             twistd = twistd_command()
         self.command = twistd + [
             "-n", "--pidfile=", "--logfile", str(self.log_path), "chat",
-            "--port", "tcp:0:interface=127.0.0.1", "--db", db, "--rate", "0",
+            "--port", "tcp:0:interface=127.0.0.1", "--no-web", "--db", db, "--rate", "0",
         ]
         if twistd == twistd_command():
             self.shown_command = shlex.join(self.command)

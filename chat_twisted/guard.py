@@ -151,28 +151,31 @@ class _OutputGuard:
 
 class Output:
     """
-    One connection's outgoing bytes: gathered by L{queue}, written together by L{flush}. While
+    One connection's outgoing data: gathered by L{queue}, written together by L{flush}. While
     the transport says its peer is not reading, what is written is counted; past C{max_unsent}
     bytes, C{too_slow} is called. Writes only to its own connection's transport.
+
+    This one writes a byte stream; a door whose transport takes whole messages (a WebSocket)
+    subclasses it and overrides L{attach} and L{_write}.
     """
 
-    __slots__ = ("transport", "_max_unsent", "_too_slow", "_unsent", "_guard", "gone")
+    __slots__ = ("transport", "_max_unsent", "_too_slow", "_unsent", "guard", "gone")
 
     def __init__(self, max_unsent: int, too_slow: Callable[[], None]) -> None:
         self.transport: Any = None
         self._max_unsent = max_unsent
         self._too_slow = too_slow
-        self._unsent: list[bytes] = []
-        self._guard = _OutputGuard()
+        self._unsent: list[Any] = []
+        self.guard = _OutputGuard()
         self.gone = False
 
     def attach(self, transport: Any) -> None:
         """Start writing to C{transport}, and learn from it when its peer stops reading."""
         self.transport = transport
-        transport.registerProducer(self._guard, True)
+        transport.registerProducer(self.guard, True)
 
-    def queue(self, data: bytes) -> None:
-        """Keep C{data} for the next L{flush}."""
+    def queue(self, data: Any) -> None:
+        """Keep C{data} (bytes here) for the next L{flush}."""
         self._unsent.append(data)
 
     def flush(self) -> None:
@@ -180,16 +183,21 @@ class Output:
         unsent = self._unsent
         if not unsent:
             return
-        data = unsent.pop() if len(unsent) == 1 else b"".join(unsent)
-        unsent.clear()
+        self._unsent = []
         if self.gone:
             return
-        self.transport.write(data)
-        guard = self._guard
+        written = self._write(unsent)
+        guard = self.guard
         if guard.paused:
-            guard.unsent += len(data)
+            guard.unsent += written
             if guard.unsent > self._max_unsent:
                 self._too_slow()
+
+    def _write(self, chunks: list[Any]) -> int:
+        """Write C{chunks} to the transport in one write; return how many bytes that was."""
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.transport.write(data)
+        return len(data)
 
 
 @implementer(IChatClient)

@@ -8,6 +8,7 @@ C{--port} and returns them in one L{MultiService} for twistd to start and stop.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 from datetime import tzinfo
@@ -43,10 +44,12 @@ from chat_twisted.wire.line import (
     describe_peer,
 )
 from chat_twisted.wire.irc import IrcFactory
+from chat_twisted.wire.web import WebChatFactory, make_site
 
 log = Logger()
 
 DEFAULT_PORT = "tcp:5000"
+DEFAULT_WEB = "tcp:8080"
 DEFAULT_DB = "chat.sqlite3"
 #: Listen backlog for TCP and TLS ports: room for a burst of connections while the server is busy.
 BACKLOG = 1024
@@ -116,12 +119,15 @@ class Options(usage.Options):
     ]
     optFlags = [
         ["limit-loopback", None, "Apply --max-per-ip to loopback addresses too (exempt by default)."],
+        ["no-web", None, "Serve no web page or WebSocket."],
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self["port"] = []
         self["irc"] = []
+        self["web"] = []
+        self["web-origin"] = []
         self["timezone"] = None
 
     def _endpoint(self, option: str, value: str) -> None:
@@ -145,6 +151,17 @@ class Options(usage.Options):
         """Where IRC clients connect: a port number or an endpoint description, like --port (6667, ssl:6697:privateKey=key.pem:certKey=cert.pem). Repeat to listen on several. [default: off]"""  # noqa: E501
         self._endpoint("irc", value)
 
+    def opt_web(self, value: str) -> None:
+        """Where the web page and its WebSocket are served: a port number or an endpoint description, like --port (ssl:8443:privateKey=key.pem:certKey=cert.pem gives https and wss). Repeat to listen on several. [default: tcp:8080]"""  # noqa: E501
+        self._endpoint("web", value)
+
+    def opt_web_origin(self, value: str) -> None:
+        """Another origin whose pages may open the chat's WebSocket, as the browser sends it (https://chat.example.org), or * for any. Repeatable. [default: the server's own origin only]"""  # noqa: E501
+        value = value.strip().rstrip("/")
+        if value != "*" and not re.fullmatch(r"https?://[^/\s]+", value):
+            raise usage.UsageError(f"--web-origin {value!r} is not an origin like https://chat.example.org")
+        self["web-origin"].append(value)
+
     def opt_timezone(self, value: str) -> None:
         """IANA time zone for message times and /time, e.g. UTC or Europe/Paris. [default: the server's local zone]"""  # noqa: E501
         try:
@@ -156,6 +173,11 @@ class Options(usage.Options):
         """Fill in the default listening port."""
         if not self["port"]:
             self["port"] = [endpoint_description(DEFAULT_PORT)]
+        if self["no-web"]:
+            if self["web"]:
+                raise usage.UsageError("--no-web and --web contradict each other")
+        elif not self["web"]:
+            self["web"] = [endpoint_description(DEFAULT_WEB)]
 
 
 class ListeningService(StreamServerEndpointService):
@@ -233,4 +255,10 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
                          max_output=options["max-output"])
         for description in options["irc"]:
             ListeningService(serverFromString(reactor, description), irc, door="IRC").setServiceParent(top)
+    if options["web"]:
+        web = make_site(WebChatFactory(core, rate=options["rate"], burst=options["burst"],
+                                       max_input=options["max-input"], max_output=options["max-output"]),
+                        options["web-origin"])
+        for description in options["web"]:
+            ListeningService(serverFromString(reactor, description), web, door="web").setServiceParent(top)
     return top

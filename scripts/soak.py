@@ -398,7 +398,7 @@ def start_server(args: argparse.Namespace, workdir: Path) -> tuple[subprocess.Po
         twistd = Path(shutil.which("twistd") or sys.exit("soak: no twistd found; give --twistd PATH"))
     log = workdir / "server.log"
     command = [str(twistd), "-n", "--pidfile=", "--logfile", str(log), "chat",
-               "--port", f"tcp:0:interface={HOST}", "--db", str(workdir / "chat.sqlite3")]
+               "--port", f"tcp:0:interface={HOST}", "--no-web", "--db", str(workdir / "chat.sqlite3")]
     command += [f"--{k.replace('_', '-')}={getattr(args, k)}" for k, v in SERVER_DEFAULTS.items() if getattr(args, k) != v]
     process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + WAIT

@@ -56,10 +56,12 @@ class ServerProcess:
         self.port_description = port
         self.log_path = workdir / log_name
         self.db_path = workdir / "chat.sqlite3"
+        # The web door listens on 8080 by default: tests ask for it explicitly (--web tcp:0:...).
+        web = [] if "--web" in extra_args else ["--no-web"]
         command = twistd_command() + [
             "-n", "--pidfile=", "--logfile", str(self.log_path), "chat",
             "--port", port, "--db", str(self.db_path),
-            *extra_args,
+            *web, *extra_args,
         ]
         self.process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL)
         self.port = int(self.wait_for_log(_LISTENING).group(1))

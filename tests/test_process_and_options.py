@@ -299,7 +299,8 @@ def test_limit_loopback_flag() -> None:
 def built(*args: str) -> tuple[MultiService, LineChatFactory, ChatService]:
     """Parse C{args}, build the service on a MemoryReactor; return it, its line factory and its core."""
     top = tap.makeService(parse(*args), reactor=MemoryReactor())
-    (factory,) = {service.factory for service in top if isinstance(service, tap.ListeningService)}
+    (factory,) = {service.factory for service in top
+                  if isinstance(service, tap.ListeningService) and isinstance(service.factory, LineChatFactory)}
     (core,) = [service for service in top if isinstance(service, ChatService)]
     assert factory.service is core
     return top, factory, core

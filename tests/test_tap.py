@@ -19,6 +19,7 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.plugin import getPlugins
 from twisted.python import usage
 from twisted.python.failure import Failure
+from twisted.web.server import Site
 
 from chat_twisted import process, tap
 from chat_twisted.core import ChatService
@@ -35,7 +36,13 @@ def parse(*args: str) -> tap.Options:
 
 
 def started(*args: str) -> tuple[MultiService, MemoryReactorClock]:
-    """Parse C{args}, build the service on a MemoryReactorClock and start it."""
+    """
+    Parse C{args}, build the service on a MemoryReactorClock and start it (without the web
+    door's default listener, unless C{args} mention the web door: the tests of the others
+    count their listeners).
+    """
+    if not any(arg.startswith("--web") or arg == "--no-web" for arg in args):
+        args = (*args, "--no-web")
     reactor = MemoryReactorClock()
     service = tap.makeService(parse(*args), reactor=reactor)
     service.startService()
@@ -331,6 +338,35 @@ def test_a_store_that_cannot_open_stops_the_process_with_status_1(logged: EventL
     assert "cannot open the database '/nowhere/chat.sqlite3' (unable to open database file); stopping" in messages(logged)
     assert stopped == [True]
     assert triggers == [("after", "shutdown", os._exit, 1)]
+
+
+def test_web_is_served_on_8080_by_default() -> None:
+    """Without --web or --no-web the page and its WebSocket are served on TCP 8080, from the same core."""
+    assert parse()["web"] == ["tcp:8080:backlog=1024"]
+    _, reactor = started("--web", "8080")
+    sites = [(port, factory) for port, factory, _, _ in reactor.tcpServers if isinstance(factory, Site)]
+    assert [port for port, _ in sites] == [8080]
+    [line_factory] = [factory for _, factory, _, _ in reactor.tcpServers if isinstance(factory, LineChatFactory)]
+    websocket = sites[0][1].resource.children[b"ws"]
+    assert websocket.factory.service is line_factory.service
+
+
+def test_no_web_serves_no_page() -> None:
+    """--no-web opens no web listener; with --web too it is a usage error."""
+    _, reactor = started("--no-web")
+    assert not [factory for _, factory, _, _ in reactor.tcpServers if isinstance(factory, Site)]
+    with pytest.raises(usage.UsageError, match="--no-web"):
+        parse("--no-web", "--web", "8081")
+
+
+def test_web_origin_is_checked_and_reaches_the_websocket() -> None:
+    """--web-origin takes origins (or *) and hands them to the WebSocket resource; anything else is refused."""
+    _, reactor = started("--web", "8081", "--web-origin", "https://chat.example.org/", "--web-origin", "*")
+    [site] = [factory for _, factory, _, _ in reactor.tcpServers if isinstance(factory, Site)]
+    assert site.resource.children[b"ws"].allowed == {"https://chat.example.org", "*"}
+    for bad in ("chat.example.org", "ftp://x", "https://a/b"):
+        with pytest.raises(usage.UsageError, match="--web-origin"):
+            parse("--web-origin", bad)
 
 
 # --- the twistd plugin -----------------------------------------------------------------------
