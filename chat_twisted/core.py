@@ -278,6 +278,9 @@ class ChatService(Service):
     def _history(self, session: Session, request: rq.ReadHistory) -> None:
         self.publishing.show_history(session, self.rooms.joined(session, request.room), request)
 
+    def _search(self, session: Session, request: rq.Search) -> None:
+        self.publishing.search(session, request)
+
     def _who(self, session: Session, request: rq.Who) -> None:
         self.delivery.to(session, self.rooms.who(self.rooms.find(request.room)))
 
@@ -338,6 +341,7 @@ _HANDLERS: dict[type[rq.Request], _Handler] = {
     rq.Act: ChatService._act,
     rq.Tell: ChatService._tell,
     rq.ReadHistory: ChatService._history,
+    rq.Search: ChatService._search,
     rq.Who: ChatService._who,
     rq.Rooms: ChatService._rooms,
     rq.Whois: ChatService._whois,

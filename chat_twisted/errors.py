@@ -180,6 +180,11 @@ class HistoryUnavailable(ChatError):
 
 
 @dataclass(eq=False, repr=False)
+class SearchUnavailable(ChatError):
+    """A search could not be done: the store could not be read."""
+
+
+@dataclass(eq=False, repr=False)
 class ServerFull(ChatError):
     """The server has C{limit} connections, its most; try again later."""
 

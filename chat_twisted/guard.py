@@ -53,6 +53,18 @@ def describe_peer(address: IAddress) -> str:
     return f"{host}:{address.port}"  # type: ignore[attr-defined]
 
 
+def show_in_turn(client: IChatClient, session: Session | None, event: Event) -> None:
+    """
+    Show C{client}'s user an event its door made: in turn with the core's through C{session},
+    or at once if the connection has no open session (refused, or not yet started).
+    """
+    if session is None or session.closed:
+        client.deliver(event)
+        client.flush()
+    else:
+        session.show(event)
+
+
 class InputQueue:
     """
     One connection's inputs, run in the order they arrived.
@@ -355,11 +367,7 @@ class GuardedLineReceiver(LineReceiver):
 
     def show(self, event: Event) -> None:
         """Show this user an event the door made, in turn with the core's."""
-        if self.session is None or self.session.closed:
-            self.deliver(event)
-            self.flush()
-        else:
-            self.session.show(event)
+        show_in_turn(self, self.session, event)
 
     def refuse(self, what: str, error: ChatError | None) -> None:
         """

@@ -72,6 +72,16 @@ class IChatStore(Interface):
         L{recent_messages}, it sees every message appended before the call.
         """
 
+    def search_messages(room_keys, text, limit, before=None):  # type: ignore[no-untyped-def]
+        """
+        Fire with a list of at most C{limit} messages of the rooms C{room_keys} that match the
+        search C{text}, newest first, each with its id; with C{before} (a message id), only
+        those older than it. A message matches when each word of C{text} begins one of its
+        words, in any order, without regard to case or accents (L{chat_twisted.store.search});
+        a text with no word in it matches nothing, and no text is ever an error. Like
+        L{recent_messages}, it sees every message appended before the call.
+        """
+
     def room_topics():  # type: ignore[no-untyped-def]
         """
         Fire with a dict of every room's current topic by room key: the text of the newest

@@ -401,3 +401,14 @@ class History(Event):
     room: str
     messages: tuple[StoredMessage, ...]
     requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults(Event):
+    """
+    The answer to a search for C{text} (as sanitised) in the asker's rooms: the messages found,
+    newest first (none: nothing matched).
+    """
+
+    text: str
+    messages: tuple[StoredMessage, ...]

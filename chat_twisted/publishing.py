@@ -1,25 +1,33 @@
 """
 Publishing, on top of rooms and delivery: room messages, actions and topics, private messages,
-history and the messages kept for users who are offline.
+history, search and the messages kept for users who are offline.
 
 L{Publishing} stores each room message before anyone is shown it (through L{Delivery}'s outbox,
-so that nothing overtakes it), reads history and offline messages back from the L{IChatStore},
-and looks up registered accounts for offline messages. It owns no state of its own beyond its
-collaborators and touches no transport.
+so that nothing overtakes it), reads history, search results and offline messages back from the
+L{IChatStore}, and looks up registered accounts for offline messages. It owns no state of its
+own beyond its collaborators and touches no transport.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from twisted.internet.defer import gatherResults
+from twisted.internet.defer import gatherResults, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat_twisted.accounts import Accounts
 from chat_twisted.delivery import Delivery
-from chat_twisted.errors import EmptyText, HistoryUnavailable, InvalidName, MailboxFull, NoSuchUser, NotStored
+from chat_twisted.errors import (
+    EmptyText,
+    HistoryUnavailable,
+    InvalidName,
+    MailboxFull,
+    NoSuchUser,
+    NotStored,
+    SearchUnavailable,
+)
 from chat_twisted.interfaces import IChatStore
 from chat_twisted.model import (
     Action,
@@ -32,13 +40,14 @@ from chat_twisted.model import (
     PrivateMessage,
     RecipientAway,
     Said,
+    SearchResults,
     StoredMessage,
     TopicChanged,
     check_name,
     name_key,
     sanitise,
 )
-from chat_twisted.requests import ReadHistory
+from chat_twisted.requests import ReadHistory, Search
 from chat_twisted.rooms import Room, Rooms
 from chat_twisted.sessions import Directory, Session
 
@@ -48,6 +57,8 @@ log = Logger()
 OFFLINE_LIMIT = 100
 #: Messages one history request returns at most.
 MAX_HISTORY = 500
+#: Messages one search returns at most.
+MAX_SEARCH = 100
 
 
 def _shown_text(text: str) -> str:
@@ -165,6 +176,31 @@ class Publishing:
         def failed(failure: Failure) -> None:
             log.failure("reading the history of {room} failed", failure, room=room.name)
             self._delivery.write(session, ErrorReply(HistoryUnavailable(room.name)))
+
+        self._delivery.after(reading, show, failed)
+
+    # --- search ----------------------------------------------------------------------------
+
+    def search(self, session: Session, request: Search) -> None:
+        """
+        Show C{session}, in turn, the messages of the rooms it is in now that match
+        C{request.text}, newest first (at most L{MAX_SEARCH}). A text with nothing visible in
+        it is refused with L{EmptyText}; a failed read is answered with L{SearchUnavailable}.
+        """
+        text = _shown_text(request.text).strip()
+        limit = max(1, min(request.limit, MAX_SEARCH))
+        room_keys = list(session.rooms)
+        if room_keys:
+            reading = self._store.search_messages(room_keys, text, limit, request.before)
+        else:
+            reading = succeed([])
+
+        def show(messages: list[StoredMessage]) -> None:
+            self._delivery.write(session, SearchResults(text, tuple(messages)))
+
+        def failed(failure: Failure) -> None:
+            log.failure("searching the messages of {nick}'s rooms failed", failure, nick=session.nick)
+            self._delivery.write(session, ErrorReply(SearchUnavailable()))
 
         self._delivery.after(reading, show, failed)
 

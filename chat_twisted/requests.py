@@ -172,6 +172,19 @@ class ReadHistory(Request):
 
 
 @dataclass(frozen=True, slots=True)
+class Search(Request):
+    """
+    Search the rooms the user is in now for messages with every word of C{text} (a word matches
+    as the start of a word, without regard to case): answered by L{SearchResults}, at most
+    C{limit} (1 to 100) of them, newest first; with C{before} (a message id), only older ones.
+    """
+
+    text: str
+    limit: int = 20
+    before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Who(Request):
     """Ask who is in C{room} (answered by L{WhoList})."""
 

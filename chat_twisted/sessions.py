@@ -16,7 +16,7 @@ from twisted.internet.interfaces import IDelayedCall
 
 from chat_twisted.errors import ChatError
 from chat_twisted.interfaces import IChatClient
-from chat_twisted.model import ErrorReply, Event, name_key
+from chat_twisted.model import Event, name_key
 from chat_twisted.requests import Request
 
 if TYPE_CHECKING:
@@ -68,10 +68,6 @@ class Session:
     def show(self, event: Event) -> None:
         """Deliver an event the door made itself (a prompt, its own error) in turn with the core's."""
         self._service.delivery.to(self, event)
-
-    def tell_error(self, error: ChatError) -> None:
-        """Show the user an error the door found (a line too long, say), in turn with other replies."""
-        self.show(ErrorReply(error))
 
     def end(self, reason: str, error: ChatError | None = None) -> None:
         """

@@ -222,6 +222,170 @@ class TestStoreContract:
         assert await within(store.take_offline("bob")) == [offline(text)]
         assert await within(store.get_account("bob")) == Account("Bob", text, START)
 
+    # --- search ------------------------------------------------------------------------------
+
+    @pytest.mark.parametrize(
+        "text, found",
+        [
+            ("fox", ["the fox and the hound", "a quick brown fox"]),
+            ("fox brown", ["a quick brown fox"]),
+            ("brown fox", ["a quick brown fox"]),
+            ("fox brown hound", []),
+            ("cat", []),
+        ],
+    )
+    @pytest_twisted.ensureDeferred
+    async def test_search_needs_every_word_in_any_order(self, store: IChatStore, text: str, found: list[str]) -> None:
+        """search_messages finds the messages containing every word of the text, in any order, newest first."""
+        for n, body in enumerate(["a quick brown fox", "brown bread", "the fox and the hound"]):
+            await within(store.append_message("lobby", message(body, n=n)))
+
+        assert [m.text for m in await within(store.search_messages(["lobby"], text, 10))] == found
+
+    @pytest.mark.parametrize(
+        "text, found",
+        [
+            ("twist", ["Twisted Matrix", "twisting words"]),
+            ("twisted", ["Twisted Matrix"]),
+            ("TWIST", ["Twisted Matrix", "twisting words"]),
+            ("tWiStEd mAt", ["Twisted Matrix"]),
+            ("cafe", ["CAFÉ crème", "café au lait"]),
+            ("Café", ["CAFÉ crème", "café au lait"]),
+            ("creme", ["CAFÉ crème"]),
+            ("wist", []),
+            ("twistedmatrix", []),
+        ],
+    )
+    @pytest_twisted.ensureDeferred
+    async def test_search_words_match_as_prefixes_without_case_or_accents(
+        self, store: IChatStore, text: str, found: list[str]
+    ) -> None:
+        """Each search word matches the start of a message's word, whatever its case or accents, never its middle."""
+        for n, body in enumerate(["twisting words", "untwisted", "café au lait", "Twisted Matrix", "CAFÉ crème"]):
+            await within(store.append_message("lobby", message(body, n=n)))
+
+        assert sorted(m.text for m in await within(store.search_messages(["lobby"], text, 10))) == sorted(found)
+
+    @pytest_twisted.ensureDeferred
+    async def test_search_looks_only_in_the_rooms_given(self, store: IChatStore) -> None:
+        """search_messages finds matches in every room of room_keys, newest first across them, and in no other room."""
+        for n, key in enumerate(["lobby", "dev", "secret", "lobby", "dev"]):
+            await within(store.append_message(key, message(f"deploy {n} in {key}", room=key.title(), n=n)))
+
+        found = await within(store.search_messages(["lobby", "dev"], "deploy", 10))
+
+        assert [(m.room, m.text) for m in found] == [
+            ("Dev", "deploy 4 in dev"), ("Lobby", "deploy 3 in lobby"), ("Dev", "deploy 1 in dev"),
+            ("Lobby", "deploy 0 in lobby"),
+        ]
+        assert await within(store.search_messages(["secret"], "lobby", 10)) == []
+        assert await within(store.search_messages([], "deploy", 10)) == []
+
+    @pytest.mark.parametrize("limit, count", [(0, 0), (1, 1), (3, 3), (5, 5), (50, 5)])
+    @pytest_twisted.ensureDeferred
+    async def test_search_gives_at_most_limit_newest_first_with_ids(
+        self, store: IChatStore, limit: int, count: int
+    ) -> None:
+        """search_messages gives the newest C{limit} matches, newest first, each with the id its append fired with."""
+        ids = []
+        for n in range(5):
+            ids.append(await within(store.append_message("lobby", message(f"match {n}", n=2 * n))))
+            await within(store.append_message("lobby", message(f"other {n}", n=2 * n + 1)))
+
+        found = await within(store.search_messages(["lobby"], "match", limit))
+
+        assert [m.text for m in found] == [f"match {n}" for n in reversed(range(5))][:count]
+        assert [m.id for m in found] == list(reversed(ids))[:count]
+
+    @pytest_twisted.ensureDeferred
+    async def test_search_pages_to_older_results_with_before(self, store: IChatStore) -> None:
+        """Passing the id of the oldest result as C{before} gives the next older page, until none are left."""
+        for n in range(7):
+            await within(store.append_message("lobby", message(f"page {n}", n=n)))
+
+        pages: list[list[str]] = []
+        before = None
+        while True:
+            page = await within(store.search_messages(["lobby"], "page", 3, before))
+            if not page:
+                break
+            pages.append([m.text for m in page])
+            before = page[-1].id
+
+        assert pages == [["page 6", "page 5", "page 4"], ["page 3", "page 2", "page 1"], ["page 0"]]
+
+    @pytest_twisted.ensureDeferred
+    async def test_search_finds_every_kind_of_room_message(self, store: IChatStore) -> None:
+        """Messages, actions and topics are all searched, and come back with their kind and sender."""
+        records = [message("rocket launch", kind="say", sender="alice"),
+                   message("prepares the rocket", kind="action", sender="bob", n=1),
+                   message("Rocket science", kind="topic", sender="carol", n=2)]
+        for record in records:
+            await within(store.append_message("lobby", record))
+
+        assert await within(store.search_messages(["lobby"], "rocket", 10)) == list(reversed(records))
+
+    @pytest.mark.parametrize(
+        "text",
+        ["", "   ", "!!!", '"', "*", ":", "-", "(", ")", '"*:-(', "^", "+", "{}", "🎉", "\u0301", "..."],
+    )
+    @pytest_twisted.ensureDeferred
+    async def test_search_without_a_word_finds_nothing(self, store: IChatStore, text: str) -> None:
+        """A text with no word in it (spaces, punctuation, FTS5 operators, emoji) finds nothing, without error."""
+        for n, body in enumerate(['"quoted" * : - ( ) ^ + {} 🎉 ...', "plain words"]):
+            await within(store.append_message("lobby", message(body, n=n)))
+
+        assert await within(store.search_messages(["lobby"], text, 10)) == []
+
+    @pytest.mark.parametrize(
+        "text, found",
+        [
+            ('"fox', ["fox OR hound"]),
+            ("fox*", ["fox OR hound"]),
+            ("hound OR", ["fox OR hound"]),
+            ("OR", ["or else", "fox OR hound"]),
+            ("NOT fox", []),
+            ("body:fox", []),
+            ("-fox", ["fox OR hound"]),
+            ("(fox)", ["fox OR hound"]),
+            ("NEAR(fox hound, 1)", []),
+            ("fox NEAR hound", []),
+            ("fox AND", []),
+            ("^fox", ["fox OR hound"]),
+            ("{body}: fox", []),
+            ("fo'x", []),
+        ],
+    )
+    @pytest_twisted.ensureDeferred
+    async def test_search_treats_fts_syntax_as_plain_words(
+        self, store: IChatStore, text: str, found: list[str]
+    ) -> None:
+        """FTS5 operators and punctuation in a search text are never query syntax: only its words are searched for."""
+        for n, body in enumerate(["fox OR hound", "or else"]):
+            await within(store.append_message("lobby", message(body, n=n)))
+
+        assert [m.text for m in await within(store.search_messages(["lobby"], text, 10))] == found
+
+    @pytest_twisted.ensureDeferred
+    async def test_search_includes_appends_not_yet_fired(self, store: IChatStore) -> None:
+        """search_messages asked right after appends, without waiting for them, finds them."""
+        await within(store.append_message("lobby", message("needle one", n=0)))
+        appends = [store.append_message("lobby", message(f"needle {n}", n=n)) for n in range(2, 4)]
+
+        found = await within(store.search_messages(["lobby"], "needle", 10))
+
+        assert [m.text for m in found] == ["needle 3", "needle 2", "needle one"]
+        await within(gatherResults(appends))
+
+    @pytest.mark.parametrize("text", UNICODE_TEXTS)
+    @pytest_twisted.ensureDeferred
+    async def test_search_finds_unicode_text_by_its_first_word(self, store: IChatStore, text: str) -> None:
+        """A message in any script is found by its own first word and comes back character for character."""
+        await within(store.append_message("lobby", message(text)))
+        first_word = text.split()[0]
+
+        assert await within(store.search_messages(["lobby"], first_word, 10)) == [message(text)]
+
 
 @pytest_twisted.ensureDeferred
 async def test_sqlite_stop_keeps_everything_appended(tmp_path: Path) -> None:

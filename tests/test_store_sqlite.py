@@ -27,6 +27,7 @@ from chat_twisted.store.sqlite import (
     queue_offline_txn,
     recent_messages_txn,
     room_topics_txn,
+    search_messages_txn,
     take_offline_txn,
 )
 
@@ -104,7 +105,10 @@ def test_migrate_from_empty_reaches_the_latest_version(connection: sqlite3.Conne
 
     assert schema_version(cursor) == len(MIGRATIONS)
     tables = {row[0] for row in cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert tables == {"schema_version", "messages", "accounts", "offline_messages", "room_topics"}
+    assert tables == {
+        "schema_version", "messages", "accounts", "offline_messages", "room_topics",
+        "messages_fts", "messages_fts_data", "messages_fts_idx", "messages_fts_docsize", "messages_fts_config",
+    }
 
 
 def test_migrate_again_is_a_no_op(cursor: sqlite3.Cursor, connection: sqlite3.Connection) -> None:
@@ -150,6 +154,35 @@ def test_upgrade_from_version_1_back_fills_room_topics(connection: sqlite3.Conne
     assert schema_version(cursor) == len(MIGRATIONS)
     assert room_topics_txn(cursor) == {"lobby": "new lobby topic", "dev": "dev topic"}
     assert count_rows(cursor, "messages") == 5
+
+
+def test_upgrade_from_version_2_indexes_the_old_messages_for_search(connection: sqlite3.Connection) -> None:
+    """A version-2 database is upgraded to the search index, and its old messages are found like new ones."""
+    cursor = connection.cursor()
+    cursor.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, statements in enumerate(MIGRATIONS[:2], start=1):
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    cursor.executemany(
+        "INSERT INTO messages (room_key, room, kind, sender, body, sent_at) VALUES (?, ?, ?, 'alice', ?, ?)",
+        [("lobby", "Lobby", "say", "an old Twisted question", START), ("dev", "dev", "topic", "twisted dev", START + 1),
+         ("lobby", "Lobby", "action", "waves", START + 2)],
+    )
+    connection.commit()
+
+    assert migrate_txn(cursor) == len(MIGRATIONS)
+    connection.commit()
+    insert_messages_txn(cursor, [("lobby", message("a new twist", n=3))])
+
+    assert schema_version(cursor) == len(MIGRATIONS) == 3
+    found = search_messages_txn(cursor, ["lobby", "dev"], '"twist"*', 10)
+    assert [(m.id, m.room, m.kind, m.text) for m in found] == [
+        (4, "lobby", "say", "a new twist"),
+        (2, "dev", "topic", "twisted dev"),
+        (1, "Lobby", "say", "an old Twisted question"),
+    ]
+    assert count_rows(cursor, "messages") == 4
 
 
 # --- the _txn functions ---------------------------------------------------------------------
@@ -225,6 +258,32 @@ def test_recent_messages_query_uses_the_room_index(cursor: sqlite3.Cursor) -> No
 
     assert "USING INDEX messages_by_room" in plan
     assert "TEMP B-TREE" not in plan  # the index also gives the order: no sort step
+
+
+def test_search_query_is_driven_by_the_full_text_index(cursor: sqlite3.Cursor) -> None:
+    """search_messages_txn's query reads the FTS index newest first and looks messages up by id, with no sort."""
+    recording = RecordingCursor(cursor)
+    search_messages_txn(recording, ["dev", "lobby"], '"twist"*', 10, before=100)
+    [(sql, parameters)] = recording.statements
+
+    plan = [row[3] for row in cursor.execute("EXPLAIN QUERY PLAN " + sql, parameters)]
+
+    assert plan[0].startswith("SCAN messages_fts VIRTUAL TABLE")
+    assert "SEARCH m USING INTEGER PRIMARY KEY" in plan[1]
+    assert not any("TEMP B-TREE" in step for step in plan)
+
+
+def test_search_index_follows_deleted_and_edited_messages(cursor: sqlite3.Cursor) -> None:
+    """The triggers take a deleted message out of the search index and re-index an edited one under its new text."""
+    insert_messages_txn(cursor, [("lobby", message("first draft", n=0)), ("lobby", message("second draft", n=1))])
+
+    cursor.execute("DELETE FROM messages WHERE id = 1")
+    cursor.execute("UPDATE messages SET body = 'final text' WHERE id = 2")
+
+    assert search_messages_txn(cursor, ["lobby"], '"draft"*', 10) == []
+    assert [m.text for m in search_messages_txn(cursor, ["lobby"], '"final"*', 10)] == ["final text"]
+    # FTS5's own check that the index matches the messages table: it raises if they differ.
+    cursor.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
 
 
 # --- SqliteStore on the reactor -------------------------------------------------------------

@@ -432,3 +432,21 @@ def test_password_is_never_logged(core: ChatService, capsys: Any) -> None:
         other.send({"type": "login", "nick": "alice", "password": "sekrit-123"})
         assert other.take()[0]["type"] == "welcome"
     assert not any("sekrit-123" in repr(event) for event in logged)
+
+
+def test_search_finds_messages_in_the_users_rooms(core: ChatService) -> None:
+    """search answers with search_results, newest first, each with its room and id; a search that fails says so."""
+    user = WebSocketUser(site_for(core))
+    user.login("alice", "lobby", "rust")
+    user.send({"type": "say", "room": "lobby", "text": "Twisted is fun"})
+    user.send({"type": "say", "room": "rust", "text": "twisting rust"})
+    user.send({"type": "say", "room": "rust", "text": "nothing here"})
+    user.take()
+    user.send({"type": "search", "text": "twist", "id": "s"})
+    [results] = user.take()
+    assert results["type"] == "search_results" and results["id"] == "s" and results["text"] == "twist"
+    assert [(found["room"], found["text"], found["id"]) for found in results["messages"]] == [
+        ("rust", "twisting rust", 2), ("lobby", "Twisted is fun", 1)]
+    user.send({"type": "search", "text": "", "id": "e"})
+    [error] = user.take()
+    assert (error["code"], error["id"]) == ("empty_text", "e")

@@ -7,6 +7,7 @@ already fired.
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Collection
 from dataclasses import replace
 
 from twisted.internet.defer import Deferred, succeed
@@ -14,6 +15,7 @@ from zope.interface import implementer
 
 from chat_twisted.interfaces import IChatStore
 from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage
+from chat_twisted.store.search import text_matcher
 
 #: How many messages per room the memory store keeps.
 MEMORY_HISTORY = 10_000
@@ -77,6 +79,18 @@ class MemoryStore:
         found = [message for message in self._history.get(room_key, ())
                  if _beyond(message, after, 1) and _beyond(message, before, -1)]
         return succeed(found[-limit:] if newest else found[:limit])
+
+    def search_messages(
+        self, room_keys: Collection[str], text: str, limit: int, before: int | None = None
+    ) -> Deferred[list[StoredMessage]]:
+        """Return at most C{limit} messages of those rooms matching C{text}, newest first (see L{IChatStore})."""
+        matches = text_matcher(text)
+        if matches is None or limit <= 0:
+            return succeed([])
+        found = [message for key in set(room_keys) for message in self._history.get(key, ())
+                 if (before is None or message.id < before) and matches(message.text)]
+        found.sort(key=lambda message: message.id, reverse=True)
+        return succeed(found[:limit])
 
     def room_topics(self) -> Deferred[dict[str, str]]:
         """Return every room's current topic by room key."""

@@ -8,12 +8,16 @@ work for them through C{twisted.enterprise.adbapi}, so the reactor thread never 
 Messages are committed in groups: while one transaction is being written, new messages queue,
 and the next transaction writes all of them. Each append's Deferred fires after its transaction
 commits, in the order the appends were made.
+
+Search uses an FTS5 index of message bodies (schema version 3), kept in step with the messages
+table by triggers, so group commit indexes each batch in the same transaction. SQLite must be
+built with FTS5 (Python's usually is).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from twisted.enterprise import adbapi
@@ -25,6 +29,7 @@ from zope.interface import implementer
 
 from chat_twisted.interfaces import IChatStore
 from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage
+from chat_twisted.store.search import fts_query
 
 log = Logger()
 
@@ -63,6 +68,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """INSERT INTO room_topics (room_key, topic)
                SELECT room_key, body FROM messages WHERE id IN
                    (SELECT MAX(id) FROM messages WHERE kind = 'topic' GROUP BY room_key)""",
+    ),
+    (
+        # The full-text index of message bodies for search (chat_twisted.store.search): it keeps
+        # only the index and reads the text from messages; triggers keep it in step with them.
+        """CREATE VIRTUAL TABLE messages_fts USING fts5(
+               body, content='messages', content_rowid='id', tokenize='unicode61 remove_diacritics 2')""",
+        "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
+        """CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+               INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+           END""",
+        """CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+               INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+           END""",
+        """CREATE TRIGGER messages_fts_update AFTER UPDATE OF id, body ON messages BEGIN
+               INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+               INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+           END""",
     ),
 )
 
@@ -137,6 +159,28 @@ def find_messages_txn(
     )
     rows = cursor.fetchall()
     return [StoredMessage(*row) for row in (reversed(rows) if newest else rows)]
+
+
+def search_messages_txn(
+    cursor: Cursor, room_keys: Sequence[str], query: str, limit: int, before: int | None = None
+) -> list[StoredMessage]:
+    """
+    Return at most C{limit} messages of the rooms C{room_keys} that match the FTS5 C{query} (see
+    L{chat_twisted.store.search.fts_query}), older than message C{before} if given, newest first.
+    """
+    if not room_keys:
+        return []
+    rooms = ", ".join("?" * len(room_keys))
+    before_sql, before_args = (" AND messages_fts.rowid < ?", (before,)) if before is not None else ("", ())
+    # The index gives the matches newest first; "+" keeps the room test from driving the query instead.
+    cursor.execute(
+        "SELECT m.room, m.kind, m.sender, m.body, m.sent_at, m.id"
+        " FROM messages_fts JOIN messages AS m ON m.id = messages_fts.rowid"
+        f" WHERE messages_fts MATCH ?{before_sql} AND +m.room_key IN ({rooms})"
+        " ORDER BY messages_fts.rowid DESC LIMIT ?",
+        (query, *before_args, *room_keys, limit),
+    )
+    return [StoredMessage(*row) for row in cursor.fetchall()]
 
 
 def recent_messages_txn(cursor: Cursor, room_key: str, limit: int) -> list[StoredMessage]:
@@ -307,6 +351,16 @@ class SqliteStore:
             return succeed([])
         self._write_before_reading()
         return self._pool.runInteraction(find_messages_txn, room_key, limit, after, before, newest)
+
+    def search_messages(
+        self, room_keys: Collection[str], text: str, limit: int, before: int | None = None
+    ) -> Deferred[list[StoredMessage]]:
+        """Fire with at most C{limit} messages of those rooms matching C{text}, newest first (see L{IChatStore})."""
+        query = fts_query(text)
+        if query is None or limit <= 0 or not room_keys:
+            return succeed([])
+        self._write_before_reading()
+        return self._pool.runInteraction(search_messages_txn, sorted(set(room_keys)), query, limit, before)
 
     def room_topics(self) -> Deferred[dict[str, str]]:
         """Fire with every room's current topic by room key."""

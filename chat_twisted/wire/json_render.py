@@ -37,6 +37,7 @@ from chat_twisted.model import (
     Registered,
     RoomList,
     Said,
+    SearchResults,
     ServerShutdown,
     ServerTime,
     StoredMessage,
@@ -175,6 +176,12 @@ def _(event: ServerTime) -> Json:
 def _(event: History) -> Json:
     return {"type": "history", "room": event.room, "requested": event.requested,
             "messages": [stored_message(message) for message in event.messages]}
+
+
+@render.register
+def _(event: SearchResults) -> Json:
+    return {"type": "search_results", "text": event.text,
+            "messages": [{**stored_message(message), "room": message.room} for message in event.messages]}
 
 
 @render.register

@@ -309,6 +309,11 @@ class SlashSession:
             raise Usage("/history [N], N at least 1")
         return self.submit(rq.ReadHistory(self.room, count))
 
+    def cmd_search(self, args: str) -> Deferred[Any]:
+        if not args:
+            raise Usage("/search TEXT")
+        return self.submit(rq.Search(args), usage="/search TEXT")
+
     def cmd_help(self, args: str) -> None:
         self.show(HelpText(HELP))
 
@@ -340,6 +345,8 @@ COMMANDS: dict[str, SlashCommand] = {
     "topic": SlashCommand(SlashSession.cmd_topic, "/topic [TEXT]", "show your room's topic, or set it to TEXT"),
     "history": SlashCommand(SlashSession.cmd_history, "/history [N]",
                             "replay the last N messages of your room (default 20, at most 500)", 5.0),
+    "search": SlashCommand(SlashSession.cmd_search, "/search TEXT",
+                           "find messages with these words in the rooms you are in", 5.0),
     "time": SlashCommand(SlashSession.cmd_time, "/time", "show the server's date and time"),
     "register": SlashCommand(SlashSession.cmd_register, "/register PASSWORD",
                              "register your nickname so that only you can use it", 3.0),

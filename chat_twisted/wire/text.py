@@ -36,6 +36,7 @@ from chat_twisted.model import (
     Registered,
     RoomList,
     Said,
+    SearchResults,
     ServerShutdown,
     ServerTime,
     StoredMessage,
@@ -246,6 +247,23 @@ def _(event: History, timezone: tzinfo) -> list[str]:
     return [header] + [_history_line(message, timezone) for message in event.messages]
 
 
+def _found_line(message: StoredMessage, timezone: tzinfo) -> str:
+    stamp = f"[{date_time(message.when, timezone)}] {message.room}:"
+    if message.kind == "action":
+        return f"{stamp} * {message.sender} {message.text}"
+    if message.kind == "topic":
+        return f"{stamp} (topic) {message.sender}: {message.text}"
+    return f"{stamp} {message.sender}: {message.text}"
+
+
+@render.register
+def _(event: SearchResults, timezone: tzinfo) -> list[str]:
+    if not event.messages:
+        return [f'{SYSTEM}no messages found for "{event.text}"']
+    header = f'{SYSTEM}{_count(len(event.messages), "message")} found for "{event.text}":'
+    return [header] + [_found_line(message, timezone) for message in event.messages]
+
+
 @render.register
 def _(event: Goodbye, timezone: tzinfo) -> list[str]:
     return [f"{SYSTEM}Goodbye! ({event.reason})"]
@@ -303,6 +321,7 @@ _words(errors.AlreadyLoggedIn, lambda e: "you already have a nickname; use /nick
 _words(errors.MailboxFull, lambda e: f"{e.nick} has too many messages waiting; try again later")
 _words(errors.NotStored, lambda e: "your message could not be saved, so it was not sent")
 _words(errors.HistoryUnavailable, lambda e: f"history unavailable: {e.room}'s history could not be read; try again later")
+_words(errors.SearchUnavailable, lambda e: "search unavailable; try again later")
 _words(errors.ServerFull, lambda e: f"the server is full ({e.limit} connections); try again later")
 _words(errors.TooManyFromAddress, lambda e: f"too many connections from your address (at most {e.limit})")
 _words(errors.ShuttingDown, lambda e: "the server is shutting down")

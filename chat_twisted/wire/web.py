@@ -39,10 +39,20 @@ from zope.interface import implementer
 from chat_twisted import requests as rq
 from chat_twisted.core import ChatService
 from chat_twisted.errors import ChatError, ExcessFlood, InputTooLong
-from chat_twisted.guard import InputQueue, Output
+from chat_twisted.guard import InputQueue, Output, show_in_turn
 from chat_twisted.interfaces import IChatClient
 from chat_twisted.limits import TokenBucket
-from chat_twisted.model import Event, HistoryPoint, History, RoomList, ServerTime, TopicInfo, UserList, WhoList
+from chat_twisted.model import (
+    Event,
+    History,
+    HistoryPoint,
+    RoomList,
+    SearchResults,
+    ServerTime,
+    TopicInfo,
+    UserList,
+    WhoList,
+)
 from chat_twisted.sessions import CONNECTION_LOST, Session
 from chat_twisted.wire.json_render import PROTOCOL_VERSION, Json, render, render_error
 from chat_twisted.wire.text import describe
@@ -154,6 +164,8 @@ REQUESTS: dict[str, WebRequest] = {
     "rooms": WebRequest(lambda r: rq.Rooms(), 2.0, answer=RoomList),
     "whois": WebRequest(lambda r: rq.Whois(_names(r, "nicks")), 2.0, answer=UserList),
     "time": WebRequest(lambda r: rq.Time(), answer=ServerTime),
+    "search": WebRequest(lambda r: rq.Search(_text(r, "text"), _number(r, "limit", 20), _number(r, "before")), 5.0,
+                         answer=SearchResults),
 }
 
 
@@ -315,11 +327,7 @@ class WebChatProtocol:
 
     def show(self, event: Event) -> None:
         """Show this user an event the door made, in turn with the core's."""
-        if self.session is None or self.session.closed:
-            self.deliver(event)
-            self.flush()
-        else:
-            self.session.show(event)
+        show_in_turn(self, self.session, event)
 
     # --- IChatClient -------------------------------------------------------------------------
 
