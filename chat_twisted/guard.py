@@ -171,13 +171,15 @@ class Output:
     subclasses it and overrides L{attach} and L{_write}.
     """
 
-    __slots__ = ("transport", "_max_unsent", "_too_slow", "_unsent", "guard", "gone")
+    __slots__ = ("transport", "_max_unsent", "_too_slow", "pending", "guard", "gone")
 
     def __init__(self, max_unsent: int, too_slow: Callable[[], None]) -> None:
         self.transport: Any = None
         self._max_unsent = max_unsent
         self._too_slow = too_slow
-        self._unsent: list[Any] = []
+        #: What waits for the next flush. The list stays the same object, so that a door's
+        #: fan-out path may keep its C{append} (one call per delivery, the server's hottest).
+        self.pending: list[Any] = []
         self.guard = _OutputGuard()
         self.gone = False
 
@@ -188,19 +190,17 @@ class Output:
 
     def queue(self, data: Any) -> None:
         """Keep C{data} (bytes here) for the next L{flush}."""
-        self._unsent.append(data)
+        self.pending.append(data)
 
     def flush(self) -> None:
         """Write what is kept in one go; call C{too_slow} if the peer reads too slowly."""
-        unsent = self._unsent
-        if not unsent:
+        pending = self.pending
+        if not pending:
             return
-        self._unsent = []
-        if self.gone:
-            return
-        written = self._write(unsent)
+        written = 0 if self.gone else self._write(pending)
+        pending.clear()
         guard = self.guard
-        if guard.paused:
+        if guard.paused and written:
             guard.unsent += written
             if guard.unsent > self._max_unsent:
                 self._too_slow()

@@ -42,7 +42,7 @@ PING_INTERVAL = 90.0
 PING_TIMEOUT = 60.0
 
 # Events every member of a room is shown alike: their bytes are made once per set of capabilities.
-_SHARED = (Said, Action, Joined, Left, UserQuit, TopicChanged)
+_SHARED = frozenset({Said, Action, Joined, Left, UserQuit, TopicChanged})
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,10 @@ class IrcFactory(Factory):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.started = service.clock.seconds()
-        self._cached: tuple[Event | None, frozenset[str], bytes] = (None, frozenset(), b"")
+        # The last shared event, the capabilities it was made for, and its bytes.
+        self.cached_event: Event | None = None
+        self.cached_caps: frozenset[str] = frozenset()
+        self.cached_bytes = b""
 
     def buildProtocol(self, addr: IAddress | None) -> IrcProtocol:
         """Return a protocol for a new connection from C{addr}."""
@@ -86,12 +89,10 @@ class IrcFactory(Factory):
 
     def encode_shared(self, event: Event, view: IrcView) -> bytes:
         """Return a shared event's bytes for C{view}'s capabilities, made once for a run of alike."""
-        caps = frozenset(view.caps)
-        cached_event, cached_caps, data = self._cached
-        if cached_event is not event or cached_caps != caps:
-            data = _crlf(view.render(event))
-            self._cached = (event, caps, data)
-        return data
+        if event is not self.cached_event or view.caps is not self.cached_caps:
+            self.cached_bytes = _crlf(view.render(event))
+            self.cached_event, self.cached_caps = event, view.caps
+        return self.cached_bytes
 
 
 def _crlf(lines: list[str] | tuple[str, ...]) -> bytes:
@@ -132,6 +133,7 @@ class IrcProtocol(GuardedLineReceiver):
         self._ping_timer: IDelayedCall | None = None
         self._pinged = False
         self._modes: set[str] = set()
+        self._queue = self.output.pending.append
 
     # --- GuardedLineReceiver -----------------------------------------------------------------
 
@@ -146,14 +148,29 @@ class IrcProtocol(GuardedLineReceiver):
         command = COMMANDS.get(message.command) if message is not None else None
         return command.cost if command is not None else 1.0
 
+    def deliver(self, event: Event) -> None:
+        """
+        Queue C{event}'s lines for this client: the fan-out path, so an event every member of a
+        room sees alike is made once per set of capabilities.
+        """
+        kind = type(event)
+        if kind not in _SHARED:
+            super().deliver(event)
+            return
+        view = self.view
+        if (kind is Said or kind is Action) and event.nick == view.nick and "echo-message" not in view.caps:  # type: ignore[attr-defined]
+            return  # one's own message, without echo-message
+        factory = self.factory
+        if event is factory.cached_event and view.caps is factory.cached_caps:
+            self._queue(factory.cached_bytes)
+        else:
+            self._queue(factory.encode_shared(event, view))
+
     def encode(self, event: Event) -> bytes:
         """Return C{event} as IRC lines for this client."""
         if isinstance(event, IrcReply):
             return _crlf(event.lines)
-        if isinstance(event, _SHARED):
-            if isinstance(event, (Said, Action)) and self.view.nick.lower() == event.nick.lower() \
-                    and "echo-message" not in self.view.caps:
-                return b""
+        if type(event) in _SHARED:
             return self.factory.encode_shared(event, self.view)
         return _crlf(self.view.render(event))
 
@@ -257,7 +274,7 @@ class IrcProtocol(GuardedLineReceiver):
             if not self.registered:
                 self._negotiating = True
             if args.strip() >= "302":
-                view.caps.add("cap-notify")
+                view.enable("cap-notify")
             offered = " ".join(f"{name}={value}" if value and args.strip() >= "302" else name
                                for name, value in CAPABILITIES.items())
             self.reply(line(view.server, "CAP", view.nick, "LS", trailing=offered))
@@ -269,7 +286,7 @@ class IrcProtocol(GuardedLineReceiver):
             wanted = args.split()
             if wanted and all(name.lstrip("-") in CAPABILITIES for name in wanted):
                 for name in wanted:
-                    view.caps.discard(name[1:]) if name.startswith("-") else view.caps.add(name)
+                    view.disable(name[1:]) if name.startswith("-") else view.enable(name)
                 self.reply(line(view.server, "CAP", view.nick, "ACK", trailing=args.strip()))
             else:
                 self.reply(line(view.server, "CAP", view.nick, "NAK", trailing=args.strip()))

@@ -84,6 +84,14 @@ def isupport() -> list[str]:
     ]
 
 
+_CAPABILITY_SETS: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _canonical(caps: frozenset[str]) -> frozenset[str]:
+    """The one shared object for this set of capabilities, so that views compare them by identity."""
+    return _CAPABILITY_SETS.setdefault(caps, caps)
+
+
 def channel(room: str) -> str:
     """Room C{room} as an IRC channel."""
     return "#" + room
@@ -106,11 +114,19 @@ class IrcView:
         self.started = started
         self.server = server
         self.nick = "*"
-        self.caps: set[str] = set()
+        self.caps: frozenset[str] = frozenset()  # replaced, never changed: see enable
         self.who_purposes: deque[str] = deque()  # "names" or "who"
         self.user_purposes: deque[str] = deque()  # "whois", "who", "ison" or "userhost"
         self.online = 0
         self._batch = 0
+
+    def enable(self, name: str) -> None:
+        """Turn capability C{name} on."""
+        self.caps = _canonical(self.caps | {name})
+
+    def disable(self, name: str) -> None:
+        """Turn capability C{name} off."""
+        self.caps = _canonical(self.caps - {name})
 
     # --- building lines ----------------------------------------------------------------------
 

@@ -91,6 +91,7 @@ class LineChatProtocol(GuardedLineReceiver):
                          factory.max_input, factory.max_output)
         self.dialect: SlashSession | None = None
         self._nick: str | None = None
+        self._queue = self.output.pending.append
 
     def start_session(self) -> Session:
         """Start the core session; the dialect speaks for it."""
@@ -111,12 +112,27 @@ class LineChatProtocol(GuardedLineReceiver):
         assert self.dialect is not None
         return self.dialect.handle_line(text)
 
+    def deliver(self, event: Event) -> None:
+        """
+        Queue C{event}'s lines for this connection (nothing for the user's own leaving): the
+        fan-out path, so the bytes of an event shown to a whole room are made once.
+        """
+        kind = type(event)
+        if kind in _TRACKED:
+            if kind is Welcome:
+                self._nick = event.nick  # type: ignore[attr-defined]
+            elif kind is NickChanged:
+                if event.old == self._nick:  # type: ignore[attr-defined]
+                    self._nick = event.new  # type: ignore[attr-defined]
+            elif event.nick == self._nick:  # type: ignore[attr-defined]
+                return  # Left: this door's user moved to another room
+        factory = self.factory
+        self._queue(factory._last_bytes if event is factory._last_event else factory.encode(event))
+
     def encode(self, event: Event) -> bytes:
-        """Return C{event} in the line protocol's form (nothing for the user's own leaving)."""
-        if isinstance(event, Welcome):
-            self._nick = event.nick
-        elif isinstance(event, NickChanged) and event.old == self._nick:
-            self._nick = event.new
-        elif isinstance(event, Left) and event.nick == self._nick:
-            return b""
+        """Return C{event} in the line protocol's form."""
         return self.factory.encode(event)
+
+
+# Events whose delivery this door looks at, to know its user's nickname.
+_TRACKED = frozenset({Welcome, NickChanged, Left})
