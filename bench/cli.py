@@ -2,7 +2,7 @@
 ``python -m bench``: the benchmark's one command.
 
     python -m bench run [--quick] [--scenario fanout,sweep,idle,connect,history]
-                        [--servers ours,threaded,inspircd] [--rounds 3] [--output FILE] [--plot PNG]
+                        [--servers ours,ours-irc,threaded,inspircd] [--rounds 3] [--output FILE] [--plot PNG]
     python -m bench plot RESULTS.json [--output docs/fanout.png]
     python -m bench tables RESULTS.json       (Markdown tables, as in docs/performance.md)
     python -m bench commit-cost [ARGS...]     (bench/commit_cost.py: what committing costs)
@@ -10,7 +10,8 @@
 ``run`` prints one JSON report on standard output (progress goes to standard error). For every
 scenario point it runs each server in turn, round after round (A B C, A B C, ...), each run on
 a freshly started server, and reports every run, the medians per server and the ratios
-ours/peer taken round by round. docs/performance.md explains the scenarios and the figures.
+ours/peer taken round by round (and ours-irc/peer when our IRC door ran). docs/performance.md
+explains the scenarios and the figures.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 
 from bench import loadgen, scenarios
 from bench.scenarios import Settings
-from bench.servers import SERVERS, InspircdServer, OurServer, Server, ThreadedServer, available
+from bench.servers import OURS, SERVERS, InspircdServer, OurServer, Server, ThreadedServer, available
 from bench.summary import summarise
 
 SCENARIOS = ("fanout", "sweep", "idle", "connect", "history")
@@ -131,7 +132,7 @@ class Runner:
                     server.stop()
                 result = {"server": name, "round": round_number, **result,
                           "run_s": round(time.monotonic() - started, 1)}
-                if name == "ours" and server.command:
+                if name in OURS and server.command:
                     result["server_command"] = server.shown_command()
                 runs.append(result)
                 log(f"[{scenario} {label}] round {round_number}/{rounds} {name:9} {text} "
@@ -250,7 +251,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         "servers_run": servers,
         "servers_skipped": skipped,
         "server_info": {
-            "ours": OurServer.describe(), "threaded": ThreadedServer.describe(),
+            "ours": OurServer.describe(), "threaded": ThreadedServer.describe(),  # ours-irc: the same code
             "inspircd": InspircdServer.describe() if "inspircd" in servers else None,
         },
         "settings": {**vars(settings), "rounds": args.rounds, "idle_rounds": args.idle_rounds,
@@ -286,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the benchmark and print a JSON report")
     r.add_argument("--quick", action="store_true", help="tiny sizes, about 1 s per run (the CI smoke)")
     r.add_argument("--scenario", default=",".join(SCENARIOS), help=f"comma-separated, of {', '.join(SCENARIOS)}")
-    r.add_argument("--servers", help="comma-separated, of ours, threaded, inspircd (default: all installed)")
+    r.add_argument("--servers", help=f"comma-separated, of {', '.join(SERVERS)} (default: all installed; "
+                   "ours-irc is ours through its IRC door)")
     r.add_argument("--rounds", type=int, default=None, help="rounds of every comparison (default 3; --quick 1)")
     r.add_argument("--idle-rounds", type=int, default=None, help="rounds of the idle scenario (default: --rounds)")
     r.add_argument("--fanout", help="standard fanout points, CxS comma-separated (default 100x10,1000x20)")

@@ -424,7 +424,8 @@ static void handle_line(struct client *c, const char *line, size_t len, int64_t 
             }
             return;
         }
-        if (numeric >= 400 && numeric < 600) {
+        /* 422 ERR_NOMOTD is part of a normal registration (a server without a MOTD), not an error. */
+        if (numeric >= 400 && numeric < 600 && numeric != 422) {
             note_error(line, len);
             return;
         }

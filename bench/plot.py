@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-COLOURS = {"ours": "tab:blue", "threaded": "tab:orange", "inspircd": "tab:green"}
+COLOURS = {"ours": "tab:blue", "ours-irc": "tab:purple", "threaded": "tab:orange", "inspircd": "tab:green"}
 
 
 def _series(points: list[dict[str, Any]], server: str, metric: str) -> tuple[list[int], list[float], list[float],

@@ -5,6 +5,8 @@ by the caller in a ``finally``:
 - L{OurServer}: ``twistd -n chat`` from this working tree, as users run it (defaults on, history
   kept, a fresh database per run), with flood control off (``--rate 0``) and, only when the run
   needs more than the default allows, a larger ``--max-clients``.
+- L{OurIrcServer}: the same ``twistd -n chat`` with its IRC door open (``--irc``); the load
+  generator speaks IRC to that door.
 - L{ThreadedServer}: ``bench/baselines/threaded.py``, the origin's design.
 - L{InspircdServer}: InspIRCd (when installed), with a configuration written by the bench that
   lifts its flood limits, listens on 127.0.0.1 only and does no DNS or ident lookups.
@@ -165,11 +167,15 @@ class Server:
 
 
 class OurServer(Server):
-    """``twistd -n chat`` from this working tree (PYTHONPATH), as users run it, with --rate 0."""
+    """
+    ``twistd -n chat`` from this working tree (PYTHONPATH), as users run it, with --rate 0. The
+    load generator connects to the door whose C{listening} line the log shows (the line door here).
+    """
 
     name = "ours"
     protocol = "line"
     listening = re.compile(r"chat server listening on 127\.0\.0\.1:(\d+)")
+    doors: tuple[str, ...] = ()  # options that open further doors (the line door is always open)
 
     def __init__(self, db_path: Path | None = None) -> None:
         super().__init__()
@@ -180,7 +186,7 @@ class OurServer(Server):
         db = self.db_path or workdir / "chat.sqlite3"
         command = twistd_command() + [
             "-n", "--pidfile=", "--logfile", str(workdir / "twistd.log"), "chat",
-            "--port", "tcp:0:interface=127.0.0.1", "--db", str(db), "--rate", "0",
+            "--port", "tcp:0:interface=127.0.0.1", "--no-web", *self.doors, "--db", str(db), "--rate", "0",
         ]
         if clients + 100 > OUR_DEFAULT_MAX_CLIENTS:
             command += ["--max-clients", str(clients + 100)]
@@ -199,6 +205,18 @@ class OurServer(Server):
         commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                                 capture_output=True, text=True, check=False).stdout.strip()
         return {"code": str(REPO / "chat_twisted"), "git": commit or None, "python": sys.version.split()[0]}
+
+
+class OurIrcServer(OurServer):
+    """
+    L{OurServer} with its IRC door open on 127.0.0.1 port 0 as well (``--irc``, flood control off
+    there too by the same ``--rate 0``); the load generator speaks IRC to that door, as to InspIRCd.
+    """
+
+    name = "ours-irc"
+    protocol = "irc"
+    listening = re.compile(r"chat IRC listening on 127\.0\.0\.1:(\d+)")
+    doors = ("--irc", "tcp:0:interface=127.0.0.1")
 
 
 class ThreadedServer(Server):
@@ -308,7 +326,11 @@ class InspircdServer(Server):
         return {"binary": binary, "version": version}
 
 
-SERVERS: dict[str, type[Server]] = {"ours": OurServer, "threaded": ThreadedServer, "inspircd": InspircdServer}
+SERVERS: dict[str, type[Server]] = {
+    "ours": OurServer, "ours-irc": OurIrcServer, "threaded": ThreadedServer, "inspircd": InspircdServer,
+}
+#: Our own servers (the same twistd, reached through different doors): their runs record the command.
+OURS = ("ours", "ours-irc")
 
 
 def available(name: str) -> str | None:

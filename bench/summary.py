@@ -1,6 +1,7 @@
 """
 Summaries of repeated runs: medians per server, and ratios ours/peer taken pair by pair (the
-runs of one round were made back to back, so each ratio compares runs under the same conditions).
+runs of one round were made back to back, so each ratio compares runs under the same conditions);
+when our IRC door ran too, ratios ours-irc/peer as well (ours-irc/ours: IRC door / line door).
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from typing import Any
+
+from bench.servers import OURS
 
 
 def median(values: Sequence[float | None]) -> float | None:
@@ -17,10 +20,11 @@ def median(values: Sequence[float | None]) -> float | None:
 
 
 def summarise(runs: Sequence[dict[str, Any]], servers: Sequence[str], metrics: Sequence[str],
-              reference: str = "ours") -> dict[str, Any]:
+              references: Sequence[str] = OURS) -> dict[str, Any]:
     """
-    Medians of C{metrics} per server over the successful runs, and for every other server the
-    ratio reference/peer per round (both runs of that round must have succeeded) with its median.
+    Medians of C{metrics} per server over the successful runs, and for each of C{references} that
+    ran and every other server the ratio reference/peer per round (both runs of that round must
+    have succeeded) with its median.
     """
     medians: dict[str, dict[str, float | None]] = {}
     for server in servers:
@@ -29,11 +33,11 @@ def summarise(runs: Sequence[dict[str, Any]], servers: Sequence[str], metrics: S
         medians[server]["runs_ok"] = len(ok)
         medians[server]["runs_failed"] = sum(1 for run in runs if run["server"] == server and not run.get("ok"))
     ratios: dict[str, dict[str, Any]] = {}
-    if reference in servers:
-        by_round: dict[tuple[str, int], dict[str, Any]] = {
-            (run["server"], run["round"]): run for run in runs if run.get("ok")
-        }
-        rounds = sorted({run["round"] for run in runs})
+    by_round: dict[tuple[str, int], dict[str, Any]] = {
+        (run["server"], run["round"]): run for run in runs if run.get("ok")
+    }
+    rounds = sorted({run["round"] for run in runs})
+    for reference in (r for r in references if r in servers):
         for peer in servers:
             if peer == reference:
                 continue

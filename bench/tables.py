@@ -1,7 +1,7 @@
 """
 Markdown tables of a results file, as pasted into docs/performance.md: ``python -m bench tables
 RESULTS.json``. Figures are the medians over the rounds; ratios are ours/peer, the median of the
-per-round ratios.
+per-round ratios (and, when our IRC door ran, ours-irc/peer in two more fan-out columns).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ def _num(value: Any, digits: int = 0) -> str:
     return f"{round(value):,}".replace(",", " ")
 
 
-def _ratio(summary: dict[str, Any], peer: str, metric: str) -> str:
-    ratio = summary["ratios"].get(f"ours/{peer}", {}).get(metric, {})
+def _ratio(summary: dict[str, Any], peer: str, metric: str, reference: str = "ours") -> str:
+    ratio = summary["ratios"].get(f"{reference}/{peer}", {}).get(metric, {})
     if ratio.get("median") is None:
         return "–"
     pairs = ", ".join(f"{p:.2f}" for p in ratio["pairs"])
@@ -29,9 +29,11 @@ def _ratio(summary: dict[str, Any], peer: str, metric: str) -> str:
 
 def fanout_table(points: list[dict[str, Any]], servers: list[str]) -> str:
     """One row per point and server: lines/s, latency, lost/reordered, CPU, and the ratios."""
+    irc = "ours-irc" in servers
     rows = [("| C / S | server | delivered lines/s | p50 ms | p99 ms | max ms | lost | reordered "
-             "| server CPU | loadgen CPU | ours/peer lines/s | ours/peer p99 |"),
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+             "| server CPU | loadgen CPU | ours/peer lines/s | ours/peer p99 |"
+             + (" ours-irc/peer lines/s | ours-irc/peer p99 |" if irc else "")),
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|" + ("---|---|" if irc else "")]
     for point in points:
         summary = point["summary"]
         for server in servers:
@@ -44,7 +46,10 @@ def fanout_table(points: list[dict[str, Any]], servers: list[str]) -> str:
                 f"| {_num(m.get('p50_ms'), 1)} | {_num(m.get('p99_ms'), 1)} | {_num(m.get('max_ms'), 1)} "
                 f"| {lost} | {reordered} | {_num(m.get('server_cpu_pct'))} % | {_num(m.get('loadgen_cpu_pct'))} % "
                 f"| {'' if server == 'ours' else _ratio(summary, server, 'delivered_per_s')} "
-                f"| {'' if server == 'ours' else _ratio(summary, server, 'p99_ms')} |")
+                f"| {'' if server == 'ours' else _ratio(summary, server, 'p99_ms')} |"
+                + (f" {'' if server == 'ours-irc' else _ratio(summary, server, 'delivered_per_s', 'ours-irc')} "
+                   f"| {'' if server == 'ours-irc' else _ratio(summary, server, 'p99_ms', 'ours-irc')} |"
+                   if irc else ""))
     return "\n".join(rows)
 
 

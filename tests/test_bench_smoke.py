@@ -1,7 +1,8 @@
 """
-A seconds-long smoke of the benchmark (``python -m bench run --quick``) against our server only:
-each scenario runs at tiny sizes and reports sane JSON with nothing lost or reordered. It checks
-that the benchmark keeps working; it never asserts on a speed.
+A seconds-long smoke of the benchmark (``python -m bench run --quick``) against our server only
+(and one fanout through its IRC door, ``ours-irc``): each scenario runs at tiny sizes and reports
+sane JSON with nothing lost or reordered. It checks that the benchmark keeps working; it never
+asserts on a speed.
 """
 
 from __future__ import annotations
@@ -83,6 +84,21 @@ def test_plot_draws_a_png(report: dict[str, Any], tmp_path: Path) -> None:
 
     output = plot(report, tmp_path / "fanout.png")
     assert output.read_bytes().startswith(b"\x89PNG")
+
+
+def test_irc_door_fanout_delivers_everything_in_order() -> None:
+    """The same quick fanout through our IRC door (ours-irc): every line to every client, in order."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        status = cli.main(["run", "--quick", "--scenario", "fanout", "--servers", "ours-irc"])
+    assert status == 0
+    (point,) = json.loads(out.getvalue())["fanout"]
+    (run,) = point["runs"]
+    assert run["ok"], run
+    assert run["sent"] > 0 and run["received"] == run["sent"] * 10
+    assert run["lost"] == 0 and run["reordered"] == 0 and run["gaps"] == 0
+    assert run["server_log_errors"] == 0 and run["error_lines"] == 0
+    assert "--irc tcp:0:interface=127.0.0.1" in run["server_command"] and "--rate 0" in run["server_command"]
 
 
 def test_threaded_baseline_broadcasts_to_everyone() -> None:
