@@ -38,7 +38,7 @@ class IChatStore(Interface):
     Where the core keeps what must outlive a restart: room history, accounts and private
     messages for offline users. Every method returns a Deferred; keys are the core's
     case-folded names (L{chat_twisted.model.name_key}). Implementations: the in-memory store
-    (tests, and the fake every contract test also runs against) and SQLite; PostgreSQL later.
+    (tests, and the fake every contract test also runs against), SQLite and PostgreSQL.
     """
 
     batch_runner = Attribute(

@@ -33,6 +33,7 @@ from chat_twisted.core import (
 from chat_twisted.limits import ConnectionLimits
 from chat_twisted.passwords import PasswordHasher
 from chat_twisted.process import ProcessService
+from chat_twisted.store.postgres import PostgresStore, connection_parameters, is_postgres_url, redacted
 from chat_twisted.store.sqlite import SqliteStore
 from chat_twisted.wire.line import (
     DEFAULT_BURST,
@@ -98,7 +99,10 @@ class Options(usage.Options):
         "Every limit is per server process; docs/operations.md explains each."
     )
     optParameters = [
-        ["db", "d", DEFAULT_DB, "SQLite file that keeps history and accounts (created if missing)."],
+        ["db", "d", DEFAULT_DB,
+         "Where history and accounts are kept: a SQLite file (created if missing), or a PostgreSQL"
+         " database (which must exist; its tables are created) given as a URL:"
+         " postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME"],
         _parameter("join-history", DEFAULT_JOIN_HISTORY, 0,
                    "Messages a user is shown on entering a room; 0 turns it off."),
         _parameter("max-line", DEFAULT_MAX_LINE, 64,
@@ -170,7 +174,12 @@ class Options(usage.Options):
             raise usage.UsageError(f"--timezone {value!r} is not a known time zone") from None
 
     def postOptions(self) -> None:
-        """Fill in the default listening port."""
+        """Fill in the default listening port; check a PostgreSQL URL given to --db."""
+        if is_postgres_url(self["db"]):
+            try:
+                connection_parameters(self["db"])
+            except ValueError as error:
+                raise usage.UsageError(f"--db: {error}") from None
         if not self["port"]:
             self["port"] = [endpoint_description(DEFAULT_PORT)]
         if self["no-web"]:
@@ -229,15 +238,18 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     top = MultiService()
     ProcessService(reactor).setServiceParent(top)
     hasher = PasswordHasher(lambda f, *args: deferToThreadPool(reactor, reactor.getThreadPool(), f, *args))
+    database: str = options["db"]
+    postgres = is_postgres_url(database)
+    store = PostgresStore(database, reactor=reactor) if postgres else SqliteStore(database, reactor=reactor)
     core = ChatService(
         clock=reactor,  # type: ignore[arg-type]
-        store=SqliteStore(options["db"], reactor=reactor),
+        store=store,
         hasher=hasher,
         timezone=timezone,
         join_history=options["join-history"],
         limits=ConnectionLimits(options["max-clients"], options["max-per-ip"], bool(options["limit-loopback"])),
         nick_timeout=options["nick-timeout"],
-        on_store_failure=stop_on_store_failure(reactor, options["db"]),
+        on_store_failure=stop_on_store_failure(reactor, redacted(database) if postgres else database),
     )
     core.setServiceParent(top)
     factory = LineChatFactory(

@@ -1,9 +1,11 @@
 """
 The L{IChatStore} contract, run against every store: L{MemoryStore} (the reference, and the fake
-the core's tests rely on) and L{SqliteStore} on a file in C{tmp_path}.
+the core's tests rely on), L{SqliteStore} on a file in C{tmp_path}, and L{PostgresStore} on a new
+database of the test PostgreSQL server (the C{postgres_url} fixture of conftest.py: skipped, saying
+why, only where no server can be reached).
 
-These tests run on the real global reactor through pytest-twisted, because SqliteStore works in a
-thread pool. Every wait is bounded by L{within}, so a lost Deferred fails the test instead of
+These tests run on the real global reactor through pytest-twisted, because SqliteStore and
+PostgresStore work in thread pools. Every wait is bounded by L{within}, so a lost Deferred fails the test instead of
 hanging it.
 """
 
@@ -20,6 +22,7 @@ from twisted.internet.defer import Deferred, gatherResults
 from chat_twisted.interfaces import IChatStore
 from chat_twisted.model import Account, OfflineMessage, StoredMessage
 from chat_twisted.store.memory import MemoryStore
+from chat_twisted.store.postgres import PostgresStore
 from chat_twisted.store.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -67,17 +70,32 @@ def offline(text: str, n: int = 0) -> OfflineMessage:
     return OfflineMessage(sender="alice", recipient="bob", text=text, when=START + n)
 
 
-def make_store(kind: str, tmp_path: Path) -> IChatStore:
-    """Return a new, not yet started store of C{kind}."""
+def make_store(kind: str, tmp_path: Path, postgres_url: str | None = None) -> IChatStore:
+    """Return a new, not yet started store of C{kind} (a PostgreSQL one on the database C{postgres_url})."""
     if kind == "memory":
         return MemoryStore()
+    if kind == "postgres":
+        assert postgres_url is not None
+        return PostgresStore(postgres_url)
     return SqliteStore(str(tmp_path / "chat.sqlite"))
 
 
-@pytest_twisted.async_yield_fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[IChatStore]:
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Each kind of store in turn."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(store_kind: str, request: pytest.FixtureRequest) -> str | None:
+    """A new PostgreSQL database for the postgres kind (the test is skipped if none can be had); else None."""
+    return str(request.getfixturevalue("postgres_url")) if store_kind == "postgres" else None
+
+
+@pytest_twisted.async_yield_fixture
+async def store(store_kind: str, database_url: str | None, tmp_path: Path) -> AsyncIterator[IChatStore]:
     """A started store of each kind, stopped after the test."""
-    store = make_store(request.param, tmp_path)
+    store = make_store(store_kind, tmp_path, database_url)
     await within(store.start())
     yield store
     await within(store.stop())
@@ -387,10 +405,11 @@ class TestStoreContract:
         assert await within(store.search_messages(["lobby"], first_word, 10)) == [message(text)]
 
 
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
 @pytest_twisted.ensureDeferred
-async def test_sqlite_stop_keeps_everything_appended(tmp_path: Path) -> None:
-    """After stop(), a new SqliteStore on the same file reads every message appended before it, even unawaited ones."""
-    first = make_store("sqlite", tmp_path)
+async def test_stop_keeps_everything_appended(store_kind: str, database_url: str | None, tmp_path: Path) -> None:
+    """After stop(), a new store on the same database reads every message appended before it, even unawaited ones."""
+    first = make_store(store_kind, tmp_path, database_url)
     await within(first.start())
     await within(first.create_account("alice", Account("Alice", "$argon2id$hash", START)))
     await within(first.queue_offline("bob", offline("while you were out"), 10))
@@ -401,7 +420,7 @@ async def test_sqlite_stop_keeps_everything_appended(tmp_path: Path) -> None:
     await within(first.stop())  # asked at once: most appends are still queued
 
     assert order == list(range(len(records)))
-    second = make_store("sqlite", tmp_path)
+    second = make_store(store_kind, tmp_path, database_url)
     await within(second.start())
     try:
         assert await within(second.recent_messages("lobby", 100)) == records
