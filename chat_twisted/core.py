@@ -30,6 +30,7 @@ from chat_twisted.errors import ChatError, InternalError, NotLoggedIn, ShuttingD
 from chat_twisted.interfaces import IChatClient, IChatStore
 from chat_twisted.limits import ConnectionLimits
 from chat_twisted.logins import Logins
+from chat_twisted.metrics import ChatMetrics, MetricsHooks
 from chat_twisted.model import (
     ErrorReply,
     Event,
@@ -55,6 +56,8 @@ DEFAULT_JOIN_HISTORY = 10
 #: Connection limits, unless configured otherwise.
 DEFAULT_MAX_CLIENTS = 10_000
 DEFAULT_MAX_PER_ADDRESS = 16
+#: New connections admitted per address group in each window of this many seconds (as ergo does).
+DEFAULT_CONNECTIONS_PER_WINDOW, DEFAULT_CONNECTION_WINDOW = 32, 600.0
 #: Seconds a new connection has to choose a nickname, unless configured otherwise.
 DEFAULT_NICK_TIMEOUT = 60.0
 #: Seconds shutdown waits for connections to close after telling them.
@@ -72,10 +75,11 @@ class ChatService(Service):
     @param hasher: hashes and checks passwords (off the reactor thread).
     @param timezone: the zone the server's time is given in (the server's local zone if None).
     @param join_history: how many earlier messages a user is shown on entering a room (0: none).
-    @param limits: how many connections are admitted, in all and per address.
+    @param limits: how many connections are admitted, in all, per address, and per address in a while.
     @param nick_timeout: seconds a connection may take to log in before it is closed.
     @param on_store_failure: called with the failure if the store cannot be opened (the server
         cannot work without it: the process should stop); by default it is only logged.
+    @param metrics: what the core counts into (C{--metrics}); None counts nothing.
     """
 
     def __init__(
@@ -88,19 +92,24 @@ class ChatService(Service):
         limits: ConnectionLimits | None = None,
         nick_timeout: float = DEFAULT_NICK_TIMEOUT,
         on_store_failure: Callable[[Failure], None] | None = None,
+        metrics: ChatMetrics | None = None,
     ) -> None:
         self.clock = clock
         self.store = store
         self.timezone: tzinfo = timezone or datetime.now().astimezone().tzinfo  # type: ignore[assignment]
         self.join_history = join_history
-        self.limits = limits or ConnectionLimits(DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_ADDRESS)
+        self.limits = limits or ConnectionLimits(DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_ADDRESS, clock=clock,
+                                                 per_window=DEFAULT_CONNECTIONS_PER_WINDOW,
+                                                 window=DEFAULT_CONNECTION_WINDOW)
         self._on_store_failure = on_store_failure
+        self.metrics: MetricsHooks = metrics or MetricsHooks()
         self.delivery = Delivery()
         store.batch_runner = self.delivery.outbox.as_one
+        store = self.metrics.watch(self, store)  # the layers' store: with metrics, its failures and commits count
         accounts = Accounts(store, hasher, clock)
         self.directory = Directory()
         self.rooms = Rooms(self.delivery)
-        self.publishing = Publishing(clock, store, accounts, self.delivery, self.rooms, self.directory)
+        self.publishing = Publishing(clock, store, accounts, self.delivery, self.rooms, self.directory, self.metrics)
         self.logins = Logins(clock, accounts, self.delivery, self.rooms, self.directory, nick_timeout, self._close)
         self._sessions: set[Session] = set()  # every admitted connection, logged in or not
         self._shutting_down = False
@@ -151,13 +160,13 @@ class ChatService(Service):
 
     # --- what doors call ---------------------------------------------------------------------
 
-    def connect(self, client: IChatClient, peer: str) -> Session:
+    def connect(self, client: IChatClient, peer: str, door: str = "line") -> Session:
         """
-        Start a session for a new connection and give it the time allowed to log in. A
-        connection over the limits, or arriving during shutdown, gets one error and is closed;
-        its session is closed.
+        Start a session for a new connection through C{door} (its name in metrics) and give it
+        the time allowed to log in. A connection over the limits, or arriving during shutdown,
+        gets one error and is closed; its session is closed.
         """
-        session = Session(self, client, peer, self.clock.seconds())
+        session = Session(self, client, peer, self.clock.seconds(), door)
         refusal = ShuttingDown() if self._shutting_down else self.limits.admit(session.address)
         if refusal is not None:
             session.closed = True
@@ -193,6 +202,7 @@ class ChatService(Service):
         return ensureDeferred(pending).addErrback(self._as_chat_error, session)
 
     def _as_chat_error(self, failure: Failure, session: Session) -> Failure:
+        self.metrics.request_failed(failure.value)
         if failure.check(ChatError):
             return failure
         log.failure("unexpected error handling a request from {peer}", failure, peer=session.peer)
@@ -223,6 +233,7 @@ class ChatService(Service):
         self._sessions.discard(session)
         self.limits.release(session.address)
         log.info("{who} left ({reason})", who=session.nick or session.peer, reason=logged_as or reason)
+        self.metrics.disconnected(logged_as or reason)
         if session.nick is not None:
             self.logins.log_out(session, reason)
         if not self._sessions and self._all_gone is not None and not self._all_gone.called:
@@ -232,6 +243,11 @@ class ChatService(Service):
     def online(self) -> int:
         """How many users are logged in."""
         return len(self.directory)
+
+    @property
+    def sessions(self) -> frozenset[Session]:
+        """Every admitted connection's session, logged in or not (a copy)."""
+        return frozenset(self._sessions)
 
     # --- requests ----------------------------------------------------------------------------
 

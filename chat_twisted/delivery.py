@@ -26,11 +26,15 @@ log = Logger()
 
 
 class Delivery:
-    """Hands events to sessions' clients in the order they were asked for, and flushes them."""
+    """
+    Hands events to sessions' clients in the order they were asked for, and flushes them.
+    C{delivered} counts the events handed to clients (each recipient once), for metrics.
+    """
 
     def __init__(self) -> None:
         self.outbox = Outbox(on_idle=self._flush)
         self._unflushed: list[Session] = []
+        self.delivered = 0
 
     def to(self, session: Session, event: Event) -> None:
         """Deliver C{event} to C{session}, in its turn."""
@@ -54,6 +58,7 @@ class Delivery:
         failing client never stops delivery to the others. Call only from an outbox step.
         """
         unflushed = self._unflushed
+        self.delivered += len(recipients)
         for session in recipients:
             try:
                 session.client.deliver(event)

@@ -145,6 +145,11 @@ class TooManyAttempts(ChatError):
 
 
 @dataclass(eq=False, repr=False)
+class Busy(ChatError):
+    """The server is checking as many passwords as it may at once; try again in a moment."""
+
+
+@dataclass(eq=False, repr=False)
 class NotLoggedIn(ChatError):
     """The request needs a nickname first."""
 
@@ -196,6 +201,14 @@ class TooManyFromAddress(ChatError):
     """The connection's address has C{limit} connections, the most allowed."""
 
     limit: int
+
+
+@dataclass(eq=False, repr=False)
+class TooManyConnectionsRecently(ChatError):
+    """The connection's address has opened C{limit} connections in the last C{seconds}, the most allowed."""
+
+    limit: int
+    seconds: float
 
 
 @dataclass(eq=False, repr=False)

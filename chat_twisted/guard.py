@@ -37,6 +37,9 @@ log = Logger()
 #: TCP keepalive: first probe after this many idle seconds, then every interval, this many times,
 #: so that a vanished peer is noticed in about two minutes.
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 60, 10, 6
+#: TCP_USER_TIMEOUT, in milliseconds: a peer that leaves sent data unacknowledged this long is
+#: dropped (about two minutes, like keepalive, instead of the kernel's fifteen of retransmissions).
+USER_TIMEOUT_MS = 120_000
 
 # The first line of an HTTP request, sent to a chat port by a browser or a stray tool.
 _HTTP_REQUEST = re.compile(rb"[A-Z]{3,7} \S+ HTTP/\d")
@@ -72,11 +75,21 @@ class InputQueue:
     Each input costs flood-control tokens from the connection's L{TokenBucket}: one that finds
     too few waits (fake lag), and those after it wait behind it. An input whose action returns
     an unfired Deferred holds the rest until it fires. Waiting input is bounded in bytes: past
-    C{max_waiting}, C{overflow} is called once. Owns only the waiting inputs and its bucket.
+    C{max_waiting}, C{overflow} is called once; C{waited} is called each time an input has to
+    wait for tokens (the door passes its session's L{Session.flood_waited}, so the core counts
+    it). Owns only the waiting inputs and its bucket.
     """
 
-    def __init__(self, clock: IReactorTime, bucket: TokenBucket, max_waiting: int, overflow: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        bucket: TokenBucket,
+        max_waiting: int,
+        overflow: Callable[[], None],
+        waited: Callable[[], object] = lambda: None,
+    ) -> None:
         self._clock = clock
+        self._waited = waited
         self._bucket = bucket
         self._max_waiting = max_waiting
         self._overflow = overflow
@@ -111,6 +124,7 @@ class InputQueue:
             self.waiting_bytes -= size
             wait = self._bucket.take(cost)
             if wait > 0:
+                self._waited()
                 self._busy = True
                 self._clock.callLater(wait, self._lagged, action)
                 return
@@ -246,7 +260,8 @@ class GuardedLineReceiver(LineReceiver):
         self.peer = "unknown"
         self.session: Session | None = None
         self._input = InputQueue(clock, TokenBucket(clock, rate, burst), max(max_input, max_line + 2),
-                                 lambda: self.refuse("excess flood", ExcessFlood()))
+                                 lambda: self.refuse("excess flood", ExcessFlood()),
+                                 lambda: self.session.flood_waited() if self.session else None)
         self.output = Output(max_output, self._drop_slow_reader)
         self._discarding = False
         self._after_long_line = b""
@@ -420,8 +435,18 @@ class GuardedLineReceiver(LineReceiver):
         abort()
 
 
+def tune_if_tcp(transport: Any) -> None:
+    """L{tune_tcp} C{transport} if it is a TCP (or TLS-over-TCP) connection; leave others alone."""
+    if ITCPTransport.providedBy(transport):
+        tune_tcp(transport)
+
+
 def tune_tcp(transport: ITCPTransport) -> None:
-    """Send small writes at once (no Nagle delay) and find half-open peers with TCP keepalive."""
+    """
+    Send small writes at once (no Nagle delay) and find half-open peers within about two
+    minutes: with TCP keepalive when the connection is idle, with TCP_USER_TIMEOUT when output
+    to it goes unacknowledged (each socket option only where the platform has it).
+    """
     transport.setTcpNoDelay(True)
     transport.setTcpKeepAlive(True)
     handle = transport.getHandle()  # type: ignore[attr-defined]
@@ -432,6 +457,7 @@ def tune_tcp(transport: ITCPTransport) -> None:
         handle = transport.getHandle()  # type: ignore[attr-defined]
     for option, value in (
         ("TCP_KEEPIDLE", KEEPALIVE_IDLE), ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL), ("TCP_KEEPCNT", KEEPALIVE_COUNT),
+        ("TCP_USER_TIMEOUT", USER_TIMEOUT_MS),
     ):
         if hasattr(socket, option):
             try:

@@ -105,3 +105,36 @@ class IChatStore(Interface):
 
     def take_offline(recipient_key):  # type: ignore[no-untyped-def]
         """Fire with every message waiting for C{recipient_key}, oldest first, and forget them."""
+
+    # --- looking after the data: the retention service and the admin tool --------------------
+
+    def prune_messages(older_than, keep_per_room, batch):  # type: ignore[no-untyped-def]
+        """
+        Delete at most C{batch} room messages, oldest first, of those that are due: sent before
+        the time C{older_than}, or, in each room, older than its newest C{keep_per_room}
+        messages (either may be None: no such rule; both None deletes nothing). Fire with how
+        many were deleted: fewer than C{batch} means none are due any more. The search index
+        follows, and room topics are kept (L{room_topics} does not change). Each call is one
+        short transaction, so a caller deleting many calls it again, letting other work run
+        between calls. "Oldest first" is by the order the messages were appended (their ids),
+        the same as by their times while the clock never went back.
+        """
+
+    def expire_offline(older_than):  # type: ignore[no-untyped-def]
+        """Delete every offline message sent before the time C{older_than}; fire with how many."""
+
+    def list_accounts():  # type: ignore[no-untyped-def]
+        """Fire with a list of every registered L{Account}, in the order of their keys."""
+
+    def delete_account(nick_key):  # type: ignore[no-untyped-def]
+        """
+        Delete the account registered under C{nick_key} and every offline message waiting for it.
+        Fires with True, or False if there was no such account (its offline messages, if any,
+        are deleted all the same).
+        """
+
+    def room_summaries():  # type: ignore[no-untyped-def]
+        """
+        Fire with a list of L{StoredRoom}, one per room that has messages, in the order of
+        their keys. Like L{recent_messages}, it counts every message appended before the call.
+        """

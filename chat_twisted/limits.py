@@ -10,7 +10,7 @@ import ipaddress
 
 from twisted.internet.interfaces import IReactorTime
 
-from chat_twisted.errors import ChatError, ServerFull, TooManyFromAddress
+from chat_twisted.errors import ChatError, ServerFull, TooManyConnectionsRecently, TooManyFromAddress
 
 #: How many failing keys a FailureBackoff holds before it prunes stale ones.
 _PRUNE_AT = 10_000
@@ -40,6 +40,13 @@ class FailureBackoff:
         if record is None:
             return 0.0
         return max(0.0, record[1] - self._clock.seconds())
+
+    def failures(self, key: str) -> int:
+        """Return how many recent failures count for C{key} (0 once its quiet spell has passed)."""
+        record = self._failures.get(key)
+        if record is None or self._clock.seconds() - record[1] > self._cap:
+            return 0
+        return record[0]
 
     def failed(self, key: str) -> None:
         """Record a failure for C{key}."""
@@ -115,17 +122,33 @@ def address_group(address: str, loopback: bool = True) -> str | None:
 
 class ConnectionLimits:
     """
-    Admits connections up to C{max_total} in all and C{max_per_address} per address group
-    (see L{address_group}); loopback addresses are exempt from the per-address limit unless
-    C{limit_loopback}. Owns the count of admitted connections per group.
+    Admits connections up to C{max_total} in all and C{max_per_address} at once per address
+    group (see L{address_group}), and, given a C{clock}, at most C{per_window} new ones per
+    group in each C{window} of seconds (a fixed window that starts with the group's first
+    connection after the last one ended; 0 turns it off). Loopback addresses are exempt from
+    the per-address limits unless C{limit_loopback}. Owns the count of admitted connections per
+    group, and of each group's connections in its current window.
     """
 
-    def __init__(self, max_total: int, max_per_address: int, limit_loopback: bool = False) -> None:
+    def __init__(
+        self,
+        max_total: int,
+        max_per_address: int,
+        limit_loopback: bool = False,
+        clock: IReactorTime | None = None,
+        per_window: int = 0,
+        window: float = 600.0,
+    ) -> None:
         self.max_total = max_total
         self.max_per_address = max_per_address
         self.limit_loopback = limit_loopback
         self.total = 0
         self._per_group: dict[str, int] = {}
+        self._clock = clock
+        self.per_window = per_window if clock is not None else 0
+        self.window = window
+        self._windows: dict[str, tuple[float, int]] = {}  # group -> (window start, connections in it)
+        self._prune_at = _PRUNE_AT
 
     def admit(self, address: str) -> ChatError | None:
         """Count a new connection from C{address}; return None, or why it is refused (uncounted)."""
@@ -136,9 +159,27 @@ class ConnectionLimits:
             count = self._per_group.get(group, 0)
             if count >= self.max_per_address:
                 return TooManyFromAddress(self.max_per_address)
+            if self.per_window > 0 and not self._within_rate(group):
+                return TooManyConnectionsRecently(self.per_window, self.window)
             self._per_group[group] = count + 1
         self.total += 1
         return None
+
+    def _within_rate(self, group: str) -> bool:
+        """Count a connection in C{group}'s window; return False (uncounted) if the window is full."""
+        assert self._clock is not None
+        now = self._clock.seconds()
+        start, count = self._windows.get(group, (now, 0))
+        if now - start >= self.window:
+            start, count = now, 0
+        if count >= self.per_window:
+            return False
+        self._windows[group] = (start, count + 1)
+        if len(self._windows) > self._prune_at:
+            horizon = now - self.window
+            self._windows = {key: record for key, record in self._windows.items() if record[0] > horizon}
+            self._prune_at = max(_PRUNE_AT, 2 * len(self._windows))
+        return True
 
     def release(self, address: str) -> None:
         """Forget one admitted connection from C{address}."""

@@ -124,7 +124,7 @@ class Logins:
         self._evict_holder(session, nick)
         if session.nick != nick:
             self._rename(session, nick)
-        session.account = key
+        self.directory.identify(session, key)
         self._delivery.to(session, LoggedIn(nick))
         self._delivery.to_all(self._rooms.neighbours(session)[1:], AccountChanged(nick, key))
         return False
@@ -192,9 +192,9 @@ class Logins:
             raise NotLoggedIn()
         if session.account == name_key(nick):
             raise AlreadyRegistered(nick, yours=True)
-        await self.accounts.register(name_key(nick), nick, password)
+        await self.accounts.register(name_key(nick), nick, password, session.address)
         if session.nick == nick and not session.closed:
-            session.account = name_key(nick)
+            self.directory.identify(session, name_key(nick))
             self._delivery.to_all(self._rooms.neighbours(session)[1:], AccountChanged(nick, session.account))
         log.info("{nick} registered", nick=nick)
         self._delivery.to(session, Registered(nick))

@@ -392,6 +392,18 @@ class OfflineMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredRoom:
+    """
+    One room as the store holds it, for the admin tool: its name as last written, how many
+    messages of its history are kept, and when the newest of them was sent.
+    """
+
+    room: str
+    messages: int
+    last: float
+
+
+@dataclass(frozen=True, slots=True)
 class History(Event):
     """
     Earlier messages of C{room}, oldest first: the automatic replay on joining, or the answer to

@@ -29,6 +29,7 @@ from chat_twisted.errors import (
     SearchUnavailable,
 )
 from chat_twisted.interfaces import IChatStore
+from chat_twisted.metrics import MetricsHooks
 from chat_twisted.model import (
     Action,
     ErrorReply,
@@ -70,7 +71,10 @@ def _shown_text(text: str) -> str:
 
 
 class Publishing:
-    """Stores and shows what users say, in rooms and to each other, and reads it back."""
+    """
+    Stores and shows what users say, in rooms and to each other, and reads it back; counts each
+    message and history read in C{metrics} (if given).
+    """
 
     def __init__(
         self,
@@ -80,8 +84,10 @@ class Publishing:
         delivery: Delivery,
         rooms: Rooms,
         directory: Directory,
+        metrics: MetricsHooks | None = None,
     ) -> None:
         self._clock = clock
+        self._metrics = metrics or MetricsHooks()
         self._store = store
         self._accounts = accounts
         self._delivery = delivery
@@ -140,6 +146,7 @@ class Publishing:
         def show(id: int) -> None:
             if stored is not None:
                 stored()
+            self._metrics.message(kind)
             self._delivery.fan_out(recipients, event(id))
 
         def failed(failure: Failure) -> None:
@@ -157,6 +164,7 @@ class Publishing:
         L{HistoryUnavailable}.
         """
         limit = max(1, min(request.limit, MAX_HISTORY))
+        self._metrics.history_read(requested)
         find = self._store.find_messages
         if request.around is not None:
             point = request.around
@@ -208,17 +216,19 @@ class Publishing:
 
     async def tell(self, session: Session, target_nick: str, text: str, notice: bool, action: bool) -> None:
         """
-        Deliver a private message to C{target_nick} and its echo to the sender; for a registered
-        user who is offline, keep it until they log in.
+        Deliver a private message to C{target_nick} and its echo to the sender. Nobody online
+        under that nickname: a user identified to the account of that name gets it under their
+        own nickname; else, for a registered user who is offline, keep it until they log in.
         """
         text = _shown_text(text)
         sender = session.nick
         assert sender is not None
         when = session.active_at = self._clock.seconds()
-        target = self._directory.find(target_nick)
+        target = self._directory.find(target_nick) or self._directory.find_account(target_nick)
         if target is not None:
             assert target.nick is not None
             account = session.account
+            self._metrics.message("private")
             self._delivery.to(target, PrivateMessage(sender, target.nick, text, when, notice=notice, action=action,
                                                      account=account))
             if target is not session:
@@ -244,6 +254,7 @@ class Publishing:
         message = OfflineMessage(session.nick, account.nick, text, when)
         if not await self._store.queue_offline(key, message, OFFLINE_LIMIT):
             raise MailboxFull(account.nick)
+        self._metrics.message("offline")
         self._delivery.to(session, OfflineQueued(account.nick))
 
     def deliver_offline(self, session: Session, account_key: str) -> None:

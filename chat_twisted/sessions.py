@@ -38,13 +38,14 @@ class Session:
 
     __slots__ = (
         "client", "peer", "address", "nick", "rooms", "account", "proven", "away", "closed", "login_timer",
-        "unflushed", "connected_at", "active_at", "_service",
+        "unflushed", "connected_at", "active_at", "door", "_service",
     )
 
-    def __init__(self, service: ChatService, client: IChatClient, peer: str, now: float) -> None:
+    def __init__(self, service: ChatService, client: IChatClient, peer: str, now: float, door: str = "line") -> None:
         self._service = service
         self.client = client
         self.peer = peer
+        self.door = door  # the door it came through, by name (line, irc, web)
         self.address = peer.rpartition(":")[0] or peer
         self.nick: str | None = None
         self.rooms: dict[str, Room] = {}  # by room key, in the order joined
@@ -77,16 +78,24 @@ class Session:
         """
         self._service.end(self, reason, error)
 
+    def flood_waited(self) -> None:
+        """Flood control made this connection's next input wait (the core counts it)."""
+        self._service.metrics.flood_wait()
+
     def disconnected(self, reason: str = CONNECTION_LOST) -> None:
         """Tell the core the connection has ended; safe to call more than once."""
         self._service.disconnect(self, reason)
 
 
 class Directory:
-    """Who is online: each logged-in session by its nickname's key. Owned by the core."""
+    """
+    Who is online: each logged-in session by its nickname's key, and the sessions identified
+    to each registered account (under whatever nickname), by the account's key. Owned by the core.
+    """
 
     def __init__(self) -> None:
         self._by_key: dict[str, Session] = {}
+        self._by_account: dict[str, list[Session]] = {}  # in the order they were identified
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -95,11 +104,34 @@ class Directory:
         """Return the session logged in as C{nick} (compared without regard to case), or None."""
         return self._by_key.get(name_key(nick))
 
+    def find_account(self, account: str) -> Session | None:
+        """Return the session most recently identified to the account named C{account}, or None."""
+        sessions = self._by_account.get(name_key(account))
+        return sessions[-1] if sessions else None
+
     def add(self, session: Session) -> None:
-        """Record C{session} under its nickname."""
+        """Record C{session} under its nickname (and its account, if it has one)."""
         assert session.nick is not None
         self._by_key[name_key(session.nick)] = session
+        if session.account is not None:
+            self._by_account.setdefault(session.account, []).append(session)
 
     def remove(self, nick: str) -> None:
         """Forget whoever is recorded under C{nick}."""
-        del self._by_key[name_key(nick)]
+        session = self._by_key.pop(name_key(nick))
+        if session.account is not None:
+            self._forget_account(session)
+
+    def identify(self, session: Session, account: str) -> None:
+        """Make logged-in C{session} identified to C{account} (an account's key)."""
+        if session.account is not None:
+            self._forget_account(session)
+        session.account = account
+        self._by_account.setdefault(account, []).append(session)
+
+    def _forget_account(self, session: Session) -> None:
+        assert session.account is not None
+        sessions = self._by_account[session.account]
+        sessions.remove(session)
+        if not sessions:
+            del self._by_account[session.account]

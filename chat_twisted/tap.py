@@ -24,6 +24,8 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 
 from chat_twisted.core import (
+    DEFAULT_CONNECTION_WINDOW,
+    DEFAULT_CONNECTIONS_PER_WINDOW,
     DEFAULT_JOIN_HISTORY,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_MAX_PER_ADDRESS,
@@ -31,8 +33,10 @@ from chat_twisted.core import (
     ChatService,
 )
 from chat_twisted.limits import ConnectionLimits
+from chat_twisted.metrics import ChatMetrics, metrics_site
 from chat_twisted.passwords import PasswordHasher
 from chat_twisted.process import ProcessService
+from chat_twisted.retention import DEFAULT_OFFLINE_DAYS, RetentionService, RetentionSettings
 from chat_twisted.store.postgres import PostgresStore, connection_parameters, is_postgres_url, redacted
 from chat_twisted.store.sqlite import SqliteStore
 from chat_twisted.wire.line import (
@@ -118,11 +122,26 @@ class Options(usage.Options):
         _parameter("max-clients", DEFAULT_MAX_CLIENTS, 1, "Connections the server accepts in all."),
         _parameter("max-per-ip", DEFAULT_MAX_PER_ADDRESS, 1,
                    "Connections accepted from one IP address (one /64 for IPv6)."),
+        _parameter("connections-per-window", DEFAULT_CONNECTIONS_PER_WINDOW, 0,
+                   "New connections accepted from one IP address (one /64 for IPv6) in each"
+                   " --connection-window; 0 turns it off."),
+        _parameter("connection-window", DEFAULT_CONNECTION_WINDOW, 1,
+                   "Seconds of the window --connections-per-window counts in.", float),
         _parameter("nick-timeout", DEFAULT_NICK_TIMEOUT, 0,
                    "Seconds a connection has to choose a nickname; 0 turns it off.", float),
+        _parameter("history-days", 0, 0,
+                   "Delete room messages older than this many days, in small batches in the background;"
+                   " 0 keeps them forever.", float),
+        _parameter("history-max", 0, 0,
+                   "Keep at most this many messages per room, deleting the oldest beyond it in the"
+                   " background; 0 sets no limit."),
+        _parameter("offline-days", DEFAULT_OFFLINE_DAYS, 0,
+                   "Delete private messages kept for an offline user after this many days; 0 keeps them"
+                   " until they are read.", float),
     ]
     optFlags = [
-        ["limit-loopback", None, "Apply --max-per-ip to loopback addresses too (exempt by default)."],
+        ["limit-loopback", None,
+         "Apply --max-per-ip and --connections-per-window to loopback addresses too (exempt by default)."],
         ["no-web", None, "Serve no web page or WebSocket."],
     ]
 
@@ -132,6 +151,7 @@ class Options(usage.Options):
         self["irc"] = []
         self["web"] = []
         self["web-origin"] = []
+        self["metrics"] = []
         self["timezone"] = None
 
     def _endpoint(self, option: str, value: str) -> None:
@@ -165,6 +185,10 @@ class Options(usage.Options):
         if value != "*" and not re.fullmatch(r"https?://[^/\s]+", value):
             raise usage.UsageError(f"--web-origin {value!r} is not an origin like https://chat.example.org")
         self["web-origin"].append(value)
+
+    def opt_metrics(self, value: str) -> None:
+        """Where Prometheus scrapes the server's metrics, at /metrics: a port number or an endpoint description, like --port (tcp:9100:interface=127.0.0.1). Repeatable. [default: off]"""  # noqa: E501
+        self._endpoint("metrics", value)
 
     def opt_timezone(self, value: str) -> None:
         """IANA time zone for message times and /time, e.g. UTC or Europe/Paris. [default: the server's local zone]"""  # noqa: E501
@@ -239,6 +263,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     ProcessService(reactor).setServiceParent(top)
     hasher = PasswordHasher(lambda f, *args: deferToThreadPool(reactor, reactor.getThreadPool(), f, *args))
     database: str = options["db"]
+    metrics = ChatMetrics() if options["metrics"] else None
     postgres = is_postgres_url(database)
     store = PostgresStore(database, reactor=reactor) if postgres else SqliteStore(database, reactor=reactor)
     core = ChatService(
@@ -247,11 +272,16 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         hasher=hasher,
         timezone=timezone,
         join_history=options["join-history"],
-        limits=ConnectionLimits(options["max-clients"], options["max-per-ip"], bool(options["limit-loopback"])),
+        limits=ConnectionLimits(options["max-clients"], options["max-per-ip"], bool(options["limit-loopback"]),
+                                clock=reactor, per_window=options["connections-per-window"],
+                                window=options["connection-window"]),
         nick_timeout=options["nick-timeout"],
         on_store_failure=stop_on_store_failure(reactor, redacted(database) if postgres else database),
+        metrics=metrics,
     )
     core.setServiceParent(top)
+    retention = RetentionSettings.configured(options["history-days"], options["history-max"], options["offline-days"])
+    RetentionService(store, reactor, retention).setServiceParent(top)
     factory = LineChatFactory(
         core,
         max_line=options["max-line"],
@@ -273,4 +303,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
                         options["web-origin"])
         for description in options["web"]:
             ListeningService(serverFromString(reactor, description), web, door="web").setServiceParent(top)
+    if metrics is not None:
+        site = metrics_site(metrics)
+        for description in options["metrics"]:
+            ListeningService(serverFromString(reactor, description), site, door="metrics").setServiceParent(top)
     return top

@@ -42,7 +42,7 @@ class ServerProcess:
     """
     A running ``twistd -n chat`` listening on 127.0.0.1 at an ephemeral port: by default plain
     TCP; C{port} may give another endpoint description (say C{ssl:0:interface=127.0.0.1:...}),
-    as long as it listens on 127.0.0.1.
+    as long as it listens on 127.0.0.1. C{twistd_args} go to twistd itself, before C{chat}.
     """
 
     def __init__(
@@ -51,6 +51,7 @@ class ServerProcess:
         extra_args: Sequence[str] = (),
         log_name: str = "server.log",
         port: str = PLAIN_PORT,
+        twistd_args: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         self.port_description = port
@@ -59,7 +60,7 @@ class ServerProcess:
         # The web door listens on 8080 by default: tests ask for it explicitly (--web tcp:0:...).
         web = [] if "--web" in extra_args else ["--no-web"]
         command = twistd_command() + [
-            "-n", "--pidfile=", "--logfile", str(self.log_path), "chat",
+            "-n", "--pidfile=", "--logfile", str(self.log_path), *twistd_args, "chat",
             "--port", port, "--db", str(self.db_path),
             *web, *extra_args,
         ]
@@ -462,3 +463,15 @@ class VirtualDisplay:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(WAIT)
+
+
+#: What the server logs when its web door (the page and its WebSocket) listens.
+WEB_LISTENING = re.compile(r"chat web listening on 127\.0\.0\.1:(\d+)")
+
+#: The web listener an end-to-end test asks for (ServerProcess passes --no-web unless given --web).
+WEB_PORT = "tcp:0:interface=127.0.0.1"
+
+
+def web_port(server: ServerProcess) -> int:
+    """The port of C{server}'s web door (started with C{--web ...}), read from its log (bounded wait)."""
+    return int(server.wait_for_log(WEB_LISTENING).group(1))

@@ -111,6 +111,15 @@ def success_result_of(d: Deferred[Any]) -> Any:
     return results[0]
 
 
+def failure_result_of(d: Deferred[Any]) -> Failure:
+    """Return the failure of a Deferred that has already failed (and consume it)."""
+    results: list[Any] = []
+    d.addBoth(results.append)
+    assert results, "the Deferred has not fired"
+    assert isinstance(results[0], Failure), results[0]
+    return results[0]
+
+
 # --- the IRC door ------------------------------------------------------------------------------
 
 from chat_twisted.wire.irc import IrcFactory, IrcProtocol  # noqa: E402

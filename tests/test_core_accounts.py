@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.logger import capturedLogs, formatEvent
 
+from chat_twisted.accounts import ACCOUNT_FREE_FAILURES
 from chat_twisted.core import ChatService
+from chat_twisted.errors import Busy, TooManyAttempts
 from chat_twisted.publishing import OFFLINE_LIMIT
 from chat_twisted.model import (
     LOBBY,
@@ -28,7 +30,7 @@ from chat_twisted.model import (
 )
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.slash import NickPrompt, PasswordPrompt
-from tests.helpers import START, ErrorText, inline_hasher, make_core
+from tests.helpers import START, ErrorText, inline_hasher, make_core, make_line_factory, line_user
 from tests.test_core import User, clear, connect, login
 
 PASSWORD = "s3cret-pw"
@@ -49,6 +51,20 @@ class CountingHasher:
     def verify(self, password_hash: str, password: str) -> Deferred[bool]:
         self.verified += 1
         return self._hasher.verify(password_hash, password)
+
+
+class SwitchedHasher(CountingHasher):
+    """The counting hasher, refusing every hash and check with Busy while C{busy} is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False
+
+    def hash(self, password: str) -> Deferred[str]:
+        return fail(Busy()) if self.busy else super().hash(password)
+
+    def verify(self, password_hash: str, password: str) -> Deferred[bool]:
+        return fail(Busy()) if self.busy else super().verify(password_hash, password)
 
 
 def register(core: ChatService, nick: str, password: str = PASSWORD) -> None:
@@ -80,6 +96,7 @@ def too_many(seconds: int) -> ErrorText:
 
 
 WRONG = ErrorText("wrong password for alice")
+BUSY = ErrorText("server busy; try again in a moment")
 
 
 # --- /register ---------------------------------------------------------------------------------
@@ -406,20 +423,74 @@ def test_logout_guest() -> None:
 # --- back-off after wrong passwords ------------------------------------------------------------
 
 
-def test_backoff_per_account_refuses_without_checking() -> None:
-    """After 3 wrong passwords for an account, logins to it from anywhere are refused unchecked until the delay passes."""
+def test_backoff_per_account_and_address_refuses_without_checking() -> None:
+    """After 3 wrong passwords for an account from one address, that address's logins to it are refused unchecked until the delay passes."""
     hasher = CountingHasher()
     core, clock = make_core(hasher=hasher)
     register(core, "alice")
-    for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
-        assert attempt(core, address, "alice", "guess") == WRONG
+    for _ in range(3):
+        assert attempt(core, "10.0.0.1", "alice", "guess") == WRONG
     assert hasher.verified == 3
-    assert attempt(core, "10.0.0.4", "alice", PASSWORD) == too_many(2)
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == too_many(2)
     clock.advance(1)
-    assert attempt(core, "10.0.0.4", "alice", PASSWORD) == too_many(1)
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == too_many(1)
     assert hasher.verified == 3
     clock.advance(1)
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, "alice")
+
+
+def test_attacker_elsewhere_never_locks_the_owner_out() -> None:
+    """However often other addresses fail for an account, its owner logs in at once from an address that has not failed."""
+    hasher = CountingHasher()
+    core, clock = make_core(hasher=hasher)
+    register(core, "alice")
+    for _ in range(15):
+        for address in ("10.0.0.66", "10.0.0.67", "2001:db8::66"):
+            attempt(core, address, "alice", "guess")
+        clock.advance(60)
+    assert hasher.verified > ACCOUNT_FREE_FAILURES  # the account itself is in back-off
+    refused = attempt(core, "10.0.0.66", "alice", PASSWORD)
+    assert isinstance(refused, ErrorReply) and isinstance(refused.error, TooManyAttempts)
     assert attempt(core, "10.0.0.4", "alice", PASSWORD) == Welcome("alice", 1, "alice")
+
+
+def test_account_backoff_across_addresses_holds_only_addresses_that_failed_for_it() -> None:
+    """Past 10 failures for an account from all addresses together, each address that failed for it waits; clean ones do not."""
+    core, clock = make_core()
+    register(core, "alice")
+    for number in range(1, 10):
+        assert attempt(core, f"10.0.1.{number}", "alice", "guess") == WRONG
+    assert attempt(core, "10.0.1.1", "alice", PASSWORD) == Welcome("alice", 1, "alice")
+    assert attempt(core, "10.0.1.10", "alice", "guess") == WRONG  # the 10th failure for alice
+    assert attempt(core, "10.0.1.10", "alice", PASSWORD) == too_many(2)
+    assert attempt(core, "10.0.1.2", "alice", PASSWORD) == too_many(2)
+    assert attempt(core, "10.0.1.11", "alice", PASSWORD) == Welcome("alice", 1, "alice")
+    clock.advance(2)
+    assert attempt(core, "10.0.1.2", "alice", PASSWORD) == Welcome("alice", 1, "alice")
+
+
+def test_own_account_success_does_not_reset_anothers_backoff() -> None:
+    """Logging in to one's own account clears the address's count, not its count for another account it guessed at."""
+    core, clock = make_core()
+    register(core, "alice")
+    register(core, "mallory")
+    for _ in range(3):
+        assert attempt(core, "10.0.0.9", "alice", "guess") == WRONG
+    assert attempt(core, "10.0.0.9", "mallory", PASSWORD) == too_many(2)
+    clock.advance(2)
+    assert attempt(core, "10.0.0.9", "mallory", PASSWORD) == Welcome("mallory", 1, "mallory")
+    assert attempt(core, "10.0.0.9", "alice", "guess") == WRONG
+    assert attempt(core, "10.0.0.9", "alice", PASSWORD) == too_many(4)
+
+
+def test_ipv6_addresses_of_one_64_share_a_backoff() -> None:
+    """Wrong passwords from different addresses of one IPv6 /64 count as one address."""
+    core, _ = make_core()
+    register(core, "alice")
+    for host in ("1", "2", "3"):
+        assert attempt(core, f"[2001:db8::{host}]", "alice", "guess") == WRONG
+    assert attempt(core, "[2001:db8::4]", "alice", PASSWORD) == too_many(2)
+    assert attempt(core, "[2001:db8:0:1::4]", "alice", PASSWORD) == Welcome("alice", 1, "alice")
 
 
 def test_backoff_at_password_prompt() -> None:
@@ -493,6 +564,111 @@ def test_unregistered_nick_is_not_a_failure() -> None:
     for _ in range(5):
         attempt(core, "10.0.0.1", "nobody", "guess")
     assert attempt(core, "10.0.0.1", "alice", PASSWORD) == Welcome("alice", 1, "alice")
+
+
+def test_register_failures_count_towards_the_address_backoff() -> None:
+    """/register attempts that fail count against the address: after 3, it is refused for /register and logins alike."""
+    core, clock = make_core()
+    register(core, "alice")
+    bob = connect(core, "10.0.0.1:1")
+    bob.send("bob")
+    for _ in range(3):
+        assert bob.send("/register ab") == [ErrorText("a password needs at least 4 characters")]
+    assert bob.send(f"/register {PASSWORD}") == [too_many(2)]
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == too_many(2)
+    assert attempt(core, "10.0.0.2", "alice", PASSWORD) == Welcome("alice", 2, "alice")
+    clock.advance(2)
+    assert bob.send(f"/register {PASSWORD}")[-1] == Registered("bob")
+
+
+def test_password_change_with_a_bad_new_password_counts() -> None:
+    """/password with a new password that breaks the rules counts as a failure of the address, like a wrong old one."""
+    core, _ = make_core()
+    register(core, "alice")
+    alice = log_in(core, "alice", peer="10.0.0.1:1")
+    assert alice.send("/password guess n3w-pass") == [WRONG]
+    assert alice.send(f"/password {PASSWORD} ab") == [ErrorText("a password needs at least 4 characters")]
+    assert alice.send(f"/password {PASSWORD} ab") == [ErrorText("a password needs at least 4 characters")]
+    assert alice.send(f"/password {PASSWORD} n3w-pass") == [too_many(2)]
+
+
+def test_busy_hasher_refusals_count_for_the_address_only() -> None:
+    """A login or /register refused as busy is told so and counts against its address, never against the account."""
+    hasher = SwitchedHasher()
+    core, _ = make_core(hasher=hasher)
+    register(core, "alice")
+    hasher.busy = True
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == BUSY
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == BUSY
+    bob = connect(core, "10.0.0.1:2")
+    bob.send("bob")
+    assert bob.send(f"/register {PASSWORD}") == [BUSY]
+    hasher.busy = False
+    assert attempt(core, "10.0.0.1", "alice", PASSWORD) == too_many(2)
+    assert attempt(core, "10.0.0.2", "alice", PASSWORD) == Welcome("alice", 2, "alice")
+
+
+# --- identified under another nickname ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["login", "login-as-guest-first", "register"])
+def test_msg_to_account_name_reaches_its_user_under_another_nick_live(how: str) -> None:
+    """A /msg to an account's name, when nobody has that nickname, goes live to the user identified to it under their nickname."""
+    core, _ = make_core()
+    if how == "register":
+        alice = connect(core, "10.0.0.1:1")
+        alice.send("alice")
+        alice.send(f"/register {PASSWORD}")
+    elif how == "login":
+        register(core, "alice")
+        alice = log_in(core, "alice")
+    else:
+        register(core, "alice")
+        alice = connect(core, "10.0.0.1:1")
+        alice.send("zed")
+        alice.send(f"/login alice {PASSWORD}")
+    alice.send("/nick ally")
+    (bob,) = login(core, "bob")
+    alice.take()
+    assert bob.send("/msg Alice are you there?") == [PrivateMessage("bob", "ally", "are you there?", START, echo=True)]
+    assert alice.take() == [PrivateMessage("bob", "ally", "are you there?", START)]
+
+
+def test_msg_to_account_name_goes_offline_once_its_user_is_not_identified() -> None:
+    """Once the user identified to an account logs out, a /msg to the account's name is kept for later again."""
+    core, _ = make_core()
+    register(core, "alice")
+    alice = log_in(core, "alice")
+    alice.send("/nick ally")
+    alice.send("/logout")
+    (bob,) = login(core, "bob")
+    assert bob.send("/msg alice later") == [OfflineQueued("alice")]
+
+
+def test_msg_to_nick_wins_over_account_name() -> None:
+    """A user online under a nickname gets messages to it, though another user is identified to an account of that name."""
+    core, _ = make_core()
+    register(core, "alice")
+    alice = log_in(core, "alice")
+    alice.send("/nick ally")
+    (bob, carol) = login(core, "bob", "carol")
+    assert bob.send("/msg ally hi")[0] == PrivateMessage("bob", "ally", "hi", START, echo=True)
+    assert bob.send("/msg carol hi")[0] == PrivateMessage("bob", "carol", "hi", START, echo=True)
+
+
+def test_whois_shows_the_account_a_nickname_uses() -> None:
+    """/whois in the line door says where a user is and which account they are logged in as, or that nobody has that name."""
+    factory, core, clock = make_line_factory()
+    register(core, "alice")
+    alice = line_user(factory, "zed", port=40001)
+    alice.send(f"/login alice {PASSWORD}\n/nick ally\n")
+    bob = line_user(factory, "bob", port=40002)
+    bob.send("/whois ALLY\n")
+    assert bob.lines() == ["* ally is online in lobby", "* ally is logged in as alice"]
+    bob.send("/whois bob\n/whois nobody\n/whois\n/whois a b\n")
+    clock.advance(1)  # past flood control's short wait
+    assert bob.lines() == ["* bob is online in lobby", "* no user named 'nobody' is online",
+                           "error: usage: /whois NICK", "error: usage: /whois NICK"]
 
 
 # --- offline private messages ------------------------------------------------------------------

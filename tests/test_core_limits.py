@@ -15,7 +15,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 
 from chat_twisted.core import DEFAULT_NICK_TIMEOUT, SHUTDOWN_GRACE, ChatService, Session
-from chat_twisted.errors import ServerFull, TooManyFromAddress
+from chat_twisted.errors import ServerFull, TooManyConnectionsRecently, TooManyFromAddress
 from chat_twisted.limits import ConnectionLimits, TokenBucket, address_group
 from chat_twisted.model import (
     ErrorReply,
@@ -34,6 +34,7 @@ FULL = "the server is full ({} connections); try again later"
 TOO_MANY = "too many connections from your address (at most {})"
 SHUTTING_DOWN = "the server is shutting down"
 TIMED_OUT = "no nickname chosen within 60 seconds"
+RECENTLY = "too many new connections from your address (at most {} in {} seconds); try again later"
 
 #: What an OrderedClient notes when it is closed.
 CLOSE = "close"
@@ -405,6 +406,103 @@ def test_unix_peers_only_limited_by_total() -> None:
         connect(core, "/run/chat.sock")
     client, _ = refused(core, "/run/chat.sock")
     assert client.order == [ErrorText(FULL.format(3)), CLOSE]
+
+
+# --- new connections per address in a window ----------------------------------------------------
+
+
+def rated(per_window: int = 32, window: float = 600.0, limit_loopback: bool = False) -> tuple[ConnectionLimits, Clock]:
+    """Return generous ConnectionLimits with a connection rate on a fake clock."""
+    clock = Clock()
+    return ConnectionLimits(1000, 1000, limit_loopback, clock=clock, per_window=per_window, window=window), clock
+
+
+def connect_and_leave(limits: ConnectionLimits, address: str, times: int) -> None:
+    """Admit C{times} connections from C{address}, each gone before the next (so only the rate counts)."""
+    for _ in range(times):
+        assert limits.admit(address) is None
+        limits.release(address)
+
+
+def test_rate_refuses_past_32_in_the_window_and_admits_after_it() -> None:
+    """An address group gets 32 new connections in 10 minutes, even if each closes at once; the 33rd is refused until the window ends."""
+    limits, clock = rated()
+    connect_and_leave(limits, "192.0.2.1", 32)
+    assert limits.admit("192.0.2.1") == TooManyConnectionsRecently(32, 600.0)
+    assert limits.total == 0
+    clock.advance(599)
+    assert limits.admit("192.0.2.1") == TooManyConnectionsRecently(32, 600.0)
+    assert limits.admit("192.0.2.2") is None
+    clock.advance(1)
+    connect_and_leave(limits, "192.0.2.1", 32)
+    assert limits.admit("192.0.2.1") == TooManyConnectionsRecently(32, 600.0)
+
+
+def test_rate_refusals_do_not_count() -> None:
+    """Refused attempts do not stretch the window: the group is admitted again when the window that filled ends."""
+    limits, clock = rated(per_window=2, window=10)
+    connect_and_leave(limits, "192.0.2.1", 2)
+    for _ in range(5):
+        clock.advance(1)
+        assert limits.admit("192.0.2.1") == TooManyConnectionsRecently(2, 10)
+    clock.advance(5)
+    assert limits.admit("192.0.2.1") is None
+
+
+def test_rate_counts_an_ipv6_64_as_one() -> None:
+    """Addresses of one IPv6 /64 share one count; another /64 has its own."""
+    limits, _ = rated(per_window=2)
+    connect_and_leave(limits, "2001:db8::1", 1)
+    connect_and_leave(limits, "2001:db8::2", 1)
+    assert limits.admit("2001:db8::3") == TooManyConnectionsRecently(2, 600.0)
+    assert limits.admit("2001:db8:0:1::3") is None
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "/run/chat.sock"])
+def test_rate_exempts_loopback_and_unix_by_default(address: str) -> None:
+    """Loopback and UNIX-socket connections are not rate limited without limit_loopback."""
+    limits, _ = rated(per_window=2)
+    connect_and_leave(limits, address, 10)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_rate_applies_to_loopback_with_limit_loopback(address: str) -> None:
+    """With limit_loopback, loopback connections are rate limited too."""
+    limits, _ = rated(per_window=2, limit_loopback=True)
+    connect_and_leave(limits, address, 2)
+    assert limits.admit(address) == TooManyConnectionsRecently(2, 600.0)
+
+
+def test_rate_zero_or_no_clock_turns_it_off() -> None:
+    """A per_window of 0, or no clock, admits any number of new connections."""
+    limits, _ = rated(per_window=0)
+    connect_and_leave(limits, "192.0.2.1", 100)
+    connect_and_leave(ConnectionLimits(1000, 1000, per_window=2), "192.0.2.1", 100)
+
+
+def test_rate_forgets_old_windows_as_the_table_grows() -> None:
+    """Past 10000 address groups, the windows that have ended are dropped; current ones stay."""
+    limits, clock = rated(per_window=1)
+    connect_and_leave(limits, "192.0.2.1", 1)
+    clock.advance(600)
+    connect_and_leave(limits, "198.51.100.1", 1)
+    for number in range(10_000):
+        connect_and_leave(limits, f"10.{number // 256}.{number % 256}.1", 1)
+    assert "192.0.2.1" not in limits._windows and "198.51.100.1" in limits._windows
+    assert limits.admit("198.51.100.1") == TooManyConnectionsRecently(1, 600.0)
+
+
+def test_connect_past_the_rate_refused_with_its_error() -> None:
+    """The core's default limits refuse the 33rd new connection from one address in 10 minutes with one error, then close it."""
+    core, clock = make_core()
+    for port in range(32):
+        connect(core, f"192.0.2.1:{port}").session.disconnected()
+    client, _ = refused(core, "192.0.2.1:99")
+    assert client.order == [ErrorText(RECENTLY.format(32, 600)), CLOSE]
+    for port in range(40):
+        connect(core, f"127.0.0.1:{port}")
+    clock.advance(600)
+    connect(core, "192.0.2.1:100")
 
 
 # --- the login timer ----------------------------------------------------------------------------

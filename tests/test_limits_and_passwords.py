@@ -12,10 +12,11 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 
+from chat_twisted.errors import Busy
 from chat_twisted.limits import FailureBackoff
 from chat_twisted.outbox import Outbox
-from chat_twisted.passwords import PasswordHasher
-from tests.helpers import inline_hasher, success_result_of
+from chat_twisted.passwords import MAX_RUNNING, MAX_WAITING, PasswordHasher
+from tests.helpers import failure_result_of, inline_hasher, success_result_of
 
 
 
@@ -104,6 +105,19 @@ def test_backoff_forgets_stale_records_past_10000_keys() -> None:
     assert backoff.wait_for("locked") == 300  # the 11th failure
 
 
+def test_backoff_counts_recent_failures() -> None:
+    """failures() says how many failures count for a key, and 0 once its quiet spell has passed."""
+    clock = Clock()
+    backoff = FailureBackoff(clock)
+    assert backoff.failures("key") == 0
+    fail_times(backoff, "key", 4)
+    assert backoff.failures("key") == 4
+    clock.advance(4 + 300)
+    assert backoff.failures("key") == 4
+    clock.advance(1)
+    assert backoff.failures("key") == 0
+
+
 def test_backoff_failures_expire_after_a_quiet_spell() -> None:
     """Failures followed by a quiet spell longer than the cap no longer count towards the next wait."""
     clock = Clock()
@@ -189,6 +203,68 @@ def test_hashing_runs_through_in_thread() -> None:
     assert [args for _, args in calls] == [("pw12",), ("$argon2id$x", "pw12")]
     function, args = calls[0]
     assert function(*args).startswith("$argon2id$")
+
+
+class HeldThreads:
+    """An in_thread stand-in that runs nothing: it records each call and hands back a Deferred the test fires."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[Any, ...], Deferred[Any]]] = []
+
+    def __call__(self, function: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        done: Deferred[Any] = Deferred()
+        self.calls.append((args, done))
+        return done
+
+
+def test_hash_cap_defaults() -> None:
+    """By default 2 hashes run at once and 16 more may wait."""
+    assert (MAX_RUNNING, MAX_WAITING) == (2, 16)
+
+
+def test_hash_cap_third_waits_and_starts_when_one_ends() -> None:
+    """With 2 hashes running a 3rd waits; when one ends (even failing) the oldest waiting one starts and fires in turn."""
+    threads = HeldThreads()
+    hasher = PasswordHasher(threads, Argon2(time_cost=1, memory_cost=64, parallelism=1))
+    first, second, third = hasher.hash("pw-1"), hasher.verify("$argon2id$x", "pw-2"), hasher.hash("pw-3")
+    fourth = hasher.hash("pw-4")
+    assert [args for args, _ in threads.calls] == [("pw-1",), ("$argon2id$x", "pw-2")]
+    assert (hasher.running, hasher.waiting) == (2, 2)
+    threads.calls[0][1].callback("hash-1")
+    assert success_result_of(first) == "hash-1"
+    assert [args for args, _ in threads.calls][2:] == [("pw-3",)]
+    threads.calls[1][1].errback(Failure(RuntimeError("thread died")))
+    assert failure_result_of(second).check(RuntimeError)
+    assert [args for args, _ in threads.calls][3:] == [("pw-4",)]
+    assert not third.called and not fourth.called
+    threads.calls[3][1].callback("hash-4")
+    threads.calls[2][1].callback("hash-3")
+    assert (success_result_of(third), success_result_of(fourth)) == ("hash-3", "hash-4")
+    assert (hasher.running, hasher.waiting) == (0, 0)
+
+
+def test_hash_cap_refuses_past_the_queue_with_busy() -> None:
+    """With 2 running and 16 waiting, further hashes and checks fail at once with Busy, and are taken again once there is room."""
+    threads = HeldThreads()
+    hasher = PasswordHasher(threads, Argon2(time_cost=1, memory_cost=64, parallelism=1))
+    accepted = [hasher.hash(f"pw-{number}") for number in range(MAX_RUNNING + MAX_WAITING)]
+    assert len(threads.calls) == 2 and hasher.waiting == 16
+    assert failure_result_of(hasher.hash("pw-17th-waiting")).value == Busy()
+    assert failure_result_of(hasher.verify("$argon2id$x", "pw")).value == Busy()
+    assert not any(done.called for done in accepted)
+    threads.calls[0][1].callback("hash-0")
+    later = hasher.hash("pw-later")
+    assert not later.called and hasher.waiting == 16
+    assert failure_result_of(hasher.hash("pw-again")).value == Busy()
+
+
+def test_hash_cap_with_inline_hashing() -> None:
+    """Hashing that finishes at once never fills the cap: many hashes in a row all succeed."""
+    hasher = PasswordHasher(lambda function, *args: succeed(function(*args)),
+                            Argon2(time_cost=1, memory_cost=64, parallelism=1), max_running=1, max_waiting=0)
+    hashes = [success_result_of(hasher.hash(f"pw-{number}")) for number in range(5)]
+    assert all(encoded.startswith("$argon2id$") for encoded in hashes)
+    assert hasher.running == 0
 
 
 # --- Outbox ------------------------------------------------------------------------------------

@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 from twisted.application.service import MultiService
-from twisted.internet.testing import MemoryReactor
+from twisted.internet.testing import MemoryReactor, MemoryReactorClock
 from twisted.logger import capturedLogs, formatEvent
 from twisted.python import usage
 
 from chat_twisted import process, tap
 from chat_twisted.core import (
+    DEFAULT_CONNECTION_WINDOW,
+    DEFAULT_CONNECTIONS_PER_WINDOW,
     DEFAULT_MAX_CLIENTS,
     DEFAULT_MAX_PER_ADDRESS,
     DEFAULT_NICK_TIMEOUT,
@@ -224,6 +226,7 @@ def test_option_defaults() -> None:
     assert options["max-clients"] == DEFAULT_MAX_CLIENTS
     assert options["max-per-ip"] == DEFAULT_MAX_PER_ADDRESS
     assert options["nick-timeout"] == DEFAULT_NICK_TIMEOUT
+    assert (options["connections-per-window"], options["connection-window"]) == (32, 600.0)
     assert not options["limit-loopback"]
 
 
@@ -243,6 +246,10 @@ def test_option_defaults() -> None:
         ("max-clients", "50000", 50000),
         ("max-per-ip", "1", 1),
         ("max-per-ip", "64", 64),
+        ("connections-per-window", "0", 0),
+        ("connections-per-window", "100", 100),
+        ("connection-window", "1", 1.0),
+        ("connection-window", "3600", 3600.0),
         ("nick-timeout", "0", 0.0),
         ("nick-timeout", "30.5", 30.5),
     ],
@@ -267,6 +274,9 @@ def test_option_valid_values(option: str, value: str, expected: float) -> None:
         (["--max-clients", "0"], "--max-clients must be at least 1"),
         (["--max-clients", "many"], "--max-clients takes a whole number, not 'many'"),
         (["--max-per-ip", "0"], "--max-per-ip must be at least 1"),
+        (["--connections-per-window", "-1"], "--connections-per-window must be at least 0"),
+        (["--connections-per-window", "2.5"], "--connections-per-window takes a whole number, not '2.5'"),
+        (["--connection-window", "0"], "--connection-window must be at least 1"),
         (["--nick-timeout", "-1"], "--nick-timeout must be at least 0"),
         (["--nick-timeout", "soon"], "--nick-timeout takes a number, not 'soon'"),
     ],
@@ -317,6 +327,19 @@ def test_make_service_passes_hardening_options() -> None:
     assert core.logins.nick_timeout == 15.0
 
 
+def test_make_service_passes_the_connection_rate_on_the_reactor_clock() -> None:
+    """--connections-per-window and --connection-window reach the core's limits, which count on the reactor's clock."""
+    reactor = MemoryReactorClock()
+    top = tap.makeService(parse("--connections-per-window", "2", "--connection-window", "60"), reactor=reactor)
+    (core,) = [service for service in top if isinstance(service, ChatService)]
+    assert (core.limits.per_window, core.limits.window) == (2, 60.0)
+    for _ in range(2):
+        assert core.limits.admit("192.0.2.1") is None
+    assert core.limits.admit("192.0.2.1") is not None
+    reactor.advance(60)
+    assert core.limits.admit("192.0.2.1") is None
+
+
 def test_make_service_defaults() -> None:
     """Without options the factory and core get the default flood, bound and connection limits."""
     _, factory, core = built()
@@ -324,6 +347,7 @@ def test_make_service_defaults() -> None:
     assert factory.max_input == DEFAULT_MAX_INPUT
     assert (core.limits.max_total, core.limits.max_per_address) == (DEFAULT_MAX_CLIENTS, DEFAULT_MAX_PER_ADDRESS)
     assert core.limits.limit_loopback is False
+    assert (core.limits.per_window, core.limits.window) == (DEFAULT_CONNECTIONS_PER_WINDOW, DEFAULT_CONNECTION_WINDOW)
     assert core.logins.nick_timeout == DEFAULT_NICK_TIMEOUT
 
 
@@ -343,7 +367,7 @@ def test_make_service_includes_a_process_service() -> None:
 
 def test_started_service_registers_sigterm_hook(handlers: list[tuple[int, Any]]) -> None:
     """Starting the built service registers the ProcessService's hook on the reactor it was given."""
-    reactor = MemoryReactor()
+    reactor = MemoryReactorClock()  # with a clock, for the retention service's timer
     top = tap.makeService(parse(), reactor=reactor)
     top.startService()
     try:

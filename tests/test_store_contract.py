@@ -20,7 +20,7 @@ import pytest_twisted
 from twisted.internet.defer import Deferred, gatherResults
 
 from chat_twisted.interfaces import IChatStore
-from chat_twisted.model import Account, OfflineMessage, StoredMessage
+from chat_twisted.model import Account, OfflineMessage, StoredMessage, StoredRoom
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.store.postgres import PostgresStore
 from chat_twisted.store.sqlite import SqliteStore
@@ -403,6 +403,148 @@ class TestStoreContract:
         first_word = text.split()[0]
 
         assert await within(store.search_messages(["lobby"], first_word, 10)) == [message(text)]
+
+    # --- looking after the data: retention and the admin tool --------------------------------
+
+    @pytest_twisted.ensureDeferred
+    async def test_prune_by_age_deletes_only_messages_sent_before_the_time(self, store: IChatStore) -> None:
+        """prune_messages with C{older_than} deletes exactly the messages sent before it, in every room."""
+        for n in range(6):
+            await within(store.append_message("lobby", message(f"lobby {n}", n=n)))
+            await within(store.append_message("dev", message(f"dev {n}", room="dev", n=n)))
+
+        assert await within(store.prune_messages(START + 4, None, 100)) == 8
+        assert await within(store.prune_messages(START + 4, None, 100)) == 0
+
+        assert [m.text for m in await within(store.recent_messages("lobby", 10))] == ["lobby 4", "lobby 5"]
+        assert [m.text for m in await within(store.recent_messages("dev", 10))] == ["dev 4", "dev 5"]
+
+    @pytest_twisted.ensureDeferred
+    async def test_prune_deletes_at_most_a_batch_oldest_first(self, store: IChatStore) -> None:
+        """Each prune_messages call deletes at most C{batch}, the oldest due first, until fewer than a batch are left."""
+        for n in range(10):
+            key = "lobby" if n % 2 else "dev"
+            await within(store.append_message(key, message(f"{key} {n}", room=key, n=n)))
+
+        first = await within(store.prune_messages(START + 100, None, 3))
+        remaining = [m.text for key in ("dev", "lobby") for m in await within(store.recent_messages(key, 10))]
+        counts = [first] + [await within(store.prune_messages(START + 100, None, 3)) for _ in range(4)]
+
+        assert counts == [3, 3, 3, 1, 0]
+        assert sorted(remaining) == sorted(f"{'lobby' if n % 2 else 'dev'} {n}" for n in range(3, 10))
+
+    @pytest_twisted.ensureDeferred
+    async def test_prune_keeps_the_newest_messages_of_each_room(self, store: IChatStore) -> None:
+        """prune_messages with C{keep_per_room} deletes each room's messages beyond its newest few, and no others."""
+        for n in range(6):
+            await within(store.append_message("lobby", message(f"lobby {n}", n=n)))
+        for n in range(2):
+            await within(store.append_message("dev", message(f"dev {n}", room="dev", n=n)))
+
+        assert await within(store.prune_messages(None, 3, 2)) == 2
+        assert await within(store.prune_messages(None, 3, 2)) == 1
+        assert await within(store.prune_messages(None, 3, 2)) == 0
+
+        assert [m.text for m in await within(store.recent_messages("lobby", 10))] == ["lobby 3", "lobby 4", "lobby 5"]
+        assert [m.text for m in await within(store.recent_messages("dev", 10))] == ["dev 0", "dev 1"]
+
+    @pytest_twisted.ensureDeferred
+    async def test_prune_with_both_rules_deletes_what_either_makes_due(self, store: IChatStore) -> None:
+        """With both rules a message goes if it is too old or beyond its room's newest C{keep_per_room}."""
+        for n in range(5):
+            await within(store.append_message("lobby", message(f"lobby {n}", n=n)))
+            await within(store.append_message("dev", message(f"dev {n}", room="dev", n=10 + n)))
+
+        assert await within(store.prune_messages(START + 2, 4, 100)) == 3
+
+        assert [m.text for m in await within(store.recent_messages("lobby", 10))] == ["lobby 2", "lobby 3", "lobby 4"]
+        assert [m.text for m in await within(store.recent_messages("dev", 10))] == [f"dev {n}" for n in range(1, 5)]
+
+    @pytest_twisted.ensureDeferred
+    async def test_prune_without_a_rule_deletes_nothing(self, store: IChatStore) -> None:
+        """prune_messages with neither rule, or a batch of 0, deletes nothing."""
+        await within(store.append_message("lobby", message("stays")))
+
+        assert await within(store.prune_messages(None, None, 100)) == 0
+        assert await within(store.prune_messages(START + 100, 0, 0)) == 0
+        assert await within(store.recent_messages("lobby", 10)) == [message("stays")]
+
+    @pytest_twisted.ensureDeferred
+    async def test_pruned_messages_leave_the_search_but_topics_stay(self, store: IChatStore) -> None:
+        """Pruned messages are no longer found by search; the rooms' topics outlive the messages that set them."""
+        await within(store.append_message("lobby", message("old needle", n=0)))
+        await within(store.append_message("lobby", message("needle topic", kind="topic", n=1)))
+        await within(store.append_message("lobby", message("new needle", n=5)))
+
+        assert await within(store.prune_messages(START + 2, None, 100)) == 2
+
+        assert [m.text for m in await within(store.search_messages(["lobby"], "needle", 10))] == ["new needle"]
+        assert await within(store.room_topics()) == {"lobby": "needle topic"}
+
+    @pytest_twisted.ensureDeferred
+    async def test_expire_offline_deletes_only_messages_sent_before_the_time(self, store: IChatStore) -> None:
+        """expire_offline deletes every recipient's offline messages sent before the time and counts them."""
+        for n in range(4):
+            await within(store.queue_offline("bob", offline(f"pm {n}", n), 10))
+        await within(store.queue_offline("carol", OfflineMessage("alice", "carol", "old", START), 10))
+
+        assert await within(store.expire_offline(START + 2)) == 3
+        assert await within(store.expire_offline(START + 2)) == 0
+
+        assert await within(store.take_offline("bob")) == [offline("pm 2", 2), offline("pm 3", 3)]
+        assert await within(store.take_offline("carol")) == []
+
+    @pytest_twisted.ensureDeferred
+    async def test_list_accounts_gives_every_account_in_key_order(self, store: IChatStore) -> None:
+        """list_accounts fires with every account, ordered by key (code points), and with [] when there are none."""
+        assert await within(store.list_accounts()) == []
+        accounts = {"zoe": Account("Zoe", "$h1", START), "alice": Account("Alice", "$h2", START + 1),
+                    "émile": Account("Émile", "$h3", START + 2), "bob": Account("BOB", "$h4", START + 3)}
+        for key, account in accounts.items():
+            await within(store.create_account(key, account))
+
+        assert await within(store.list_accounts()) == [accounts[key] for key in sorted(accounts)]
+
+    @pytest_twisted.ensureDeferred
+    async def test_delete_account_also_deletes_its_offline_messages(self, store: IChatStore) -> None:
+        """delete_account removes the account and the messages waiting for it, leaves others alone, and says if it existed."""
+        await within(store.create_account("bob", Account("Bob", "$h", START)))
+        await within(store.create_account("carol", Account("Carol", "$h", START)))
+        await within(store.queue_offline("bob", offline("for bob"), 10))
+        await within(store.queue_offline("carol", OfflineMessage("alice", "carol", "for carol", START), 10))
+
+        assert await within(store.delete_account("bob")) is True
+        assert await within(store.delete_account("bob")) is False
+
+        assert await within(store.get_account("bob")) is None
+        assert await within(store.take_offline("bob")) == []
+        assert await within(store.list_accounts()) == [Account("Carol", "$h", START)]
+        assert await within(store.take_offline("carol")) == [OfflineMessage("alice", "carol", "for carol", START)]
+        assert await within(store.create_account("bob", Account("Bob", "$new", START + 1))) is True
+
+    @pytest_twisted.ensureDeferred
+    async def test_room_summaries_count_each_rooms_messages(self, store: IChatStore) -> None:
+        """room_summaries gives each room with messages, in key order: its newest name, its count and newest time."""
+        assert await within(store.room_summaries()) == []
+        for n, (key, room) in enumerate([("lobby", "lobby"), ("dev", "Dev"), ("lobby", "Lobby"), ("dev", "DEV")]):
+            await within(store.append_message(key, message(f"line {n}", room=room, n=n)))
+        await within(store.append_message("lobby", message("a topic", room="Lobby", kind="topic", n=9)))
+
+        assert await within(store.room_summaries()) == [
+            StoredRoom("DEV", 2, START + 3), StoredRoom("Lobby", 3, START + 9),
+        ]
+        await within(store.prune_messages(None, 0, 100))
+        assert await within(store.room_summaries()) == []
+
+    @pytest_twisted.ensureDeferred
+    async def test_room_summaries_count_appends_not_yet_fired(self, store: IChatStore) -> None:
+        """room_summaries asked right after appends, without waiting for them, counts them."""
+        appends = [store.append_message("lobby", message(f"line {n}", n=n)) for n in range(3)]
+
+        summaries = await within(store.room_summaries())
+
+        await within(gatherResults(appends))
+        assert summaries == [StoredRoom("lobby", 3, START + 2)]
 
 
 @pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])

@@ -24,6 +24,7 @@ from chat_twisted.store.sqlite import (
     get_account_txn,
     insert_messages_txn,
     migrate_txn,
+    prune_messages_txn,
     queue_offline_txn,
     recent_messages_txn,
     room_topics_txn,
@@ -175,7 +176,7 @@ def test_upgrade_from_version_2_indexes_the_old_messages_for_search(connection: 
     connection.commit()
     insert_messages_txn(cursor, [("lobby", message("a new twist", n=3))])
 
-    assert schema_version(cursor) == len(MIGRATIONS) == 3
+    assert schema_version(cursor) == len(MIGRATIONS)
     found = search_messages_txn(cursor, ["lobby", "dev"], '"twist"*', 10)
     assert [(m.id, m.room, m.kind, m.text) for m in found] == [
         (4, "lobby", "say", "a new twist"),
@@ -283,6 +284,54 @@ def test_search_index_follows_deleted_and_edited_messages(cursor: sqlite3.Cursor
     assert search_messages_txn(cursor, ["lobby"], '"draft"*', 10) == []
     assert [m.text for m in search_messages_txn(cursor, ["lobby"], '"final"*', 10)] == ["final text"]
     # FTS5's own check that the index matches the messages table: it raises if they differ.
+    cursor.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_upgrade_from_version_3_indexes_message_times(connection: sqlite3.Connection) -> None:
+    """A version-3 database gets the index of message times that retention prunes by, and keeps its messages."""
+    cursor = connection.cursor()
+    cursor.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, statements in enumerate(MIGRATIONS[:3], start=1):
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    insert_messages_txn(cursor, [("lobby", message("old", n=0)), ("lobby", message("new", n=9))])
+    connection.commit()
+
+    assert migrate_txn(cursor) == len(MIGRATIONS) == 4
+    connection.commit()
+
+    indexes = {row[0] for row in cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "messages_by_time" in indexes
+    assert prune_messages_txn(cursor, START + 1, None, 10) == 1
+    assert [m.text for m in recent_messages_txn(cursor, "lobby", 10)] == ["new"]
+
+
+def test_prune_queries_walk_indexes_only(cursor: sqlite3.Cursor) -> None:
+    """Every query prune_messages_txn runs searches an index (time, room or id), never scanning the table or sorting."""
+    for n in range(4):
+        insert_messages_txn(cursor, [("lobby", message(f"lobby {n}", n=n)), ("dev", message(f"dev {n}", room="dev", n=n))])
+    recording = RecordingCursor(cursor)
+
+    assert prune_messages_txn(recording, START + 1, 2, 10) == 4
+
+    plans = [" ".join(row[3] for row in cursor.execute("EXPLAIN QUERY PLAN " + sql, parameters))
+             for sql, parameters in recording.statements]
+    assert len(plans) == 7  # by time; the rooms; per room: its limit and what is beyond it; the delete
+    for plan in plans:
+        assert "USING" in plan and "SCAN messages " not in plan + " " and "TEMP B-TREE" not in plan, plan
+    assert "messages_by_time" in plans[0]
+
+
+def test_pruned_messages_leave_the_search_index(cursor: sqlite3.Cursor) -> None:
+    """The delete trigger takes each pruned message out of the search index, which stays consistent with the table."""
+    insert_messages_txn(cursor, [("lobby", message(f"needle {n}", n=n)) for n in range(5)])
+
+    assert prune_messages_txn(cursor, START + 3, None, 2) == 2
+    assert prune_messages_txn(cursor, START + 3, None, 2) == 1
+
+    assert [m.text for m in search_messages_txn(cursor, ["lobby"], '"needle"*', 10)] == ["needle 4", "needle 3"]
+    assert count_rows(cursor, "messages_fts_docsize") == 2
     cursor.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
 
 

@@ -23,6 +23,8 @@ from twisted.web.server import Site
 
 from chat_twisted import process, tap
 from chat_twisted.core import ChatService
+from chat_twisted.metrics import ChatMetrics
+from chat_twisted.retention import DEFAULT_INTERVAL as INTERVAL, RetentionService, RetentionSettings
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.irc import IrcFactory
 from chat_twisted.wire.line import DEFAULT_MAX_LINE, LineChatFactory
@@ -282,8 +284,8 @@ def test_listening_on_unix_socket_is_logged_as_its_path(logged: EventLoggingObse
     assert "chat server listening on /tmp/x.sock" in messages(logged)
 
 
-class RefusingReactor(MemoryReactor):
-    """A MemoryReactor on which every TCP port is already taken."""
+class RefusingReactor(MemoryReactorClock):
+    """A MemoryReactorClock (the retention service's timer needs a clock) on which every TCP port is already taken."""
 
     def listenTCP(self, port, factory, backlog=50, interface=""):  # type: ignore[no-untyped-def]
         raise CannotListenError(interface, port, OSError("address already in use"))
@@ -367,6 +369,80 @@ def test_web_origin_is_checked_and_reaches_the_websocket() -> None:
     for bad in ("chat.example.org", "ftp://x", "https://a/b"):
         with pytest.raises(usage.UsageError, match="--web-origin"):
             parse("--web-origin", bad)
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+def retention_of(service: MultiService) -> RetentionService:
+    """The retention service among C{service}'s children."""
+    [retention] = [child for child in service if isinstance(child, RetentionService)]
+    return retention
+
+
+def test_retention_defaults_keep_history_and_expire_offline_messages_after_30_days() -> None:
+    """Without options, history is never pruned and offline messages expire after 30 days."""
+    service, reactor = started()
+    assert retention_of(service).settings == RetentionSettings(None, None, 30.0)
+    assert retention_of(service).running
+
+
+def test_retention_options_reach_the_service_and_0_turns_a_rule_off() -> None:
+    """--history-days, --history-max and --offline-days reach the retention service; 0 turns each off."""
+    service, _ = started("--history-days", "90", "--history-max", "5000", "--offline-days", "7.5")
+    assert retention_of(service).settings == RetentionSettings(90.0, 5000, 7.5)
+    service, reactor = started("--history-days", "0", "--offline-days", "0")
+    assert not retention_of(service).settings.enabled
+    assert not [call for call in reactor.getDelayedCalls() if call.getTime() == reactor.seconds() + INTERVAL]
+
+
+def test_retention_runs_its_first_pass_an_interval_after_start() -> None:
+    """With a history rule, the first pass is scheduled one interval after start-up on the server's clock."""
+    service, reactor = started("--history-days", "30")
+    assert reactor.seconds() + INTERVAL in [call.getTime() for call in reactor.getDelayedCalls()]
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--history-days", "-1"], "--history-days must be at least 0"),
+        (["--history-days", "soon"], "--history-days takes a number"),
+        (["--history-max", "1.5"], "--history-max takes a whole number"),
+        (["--history-max", "-3"], "--history-max must be at least 0"),
+        (["--offline-days", "nan"], "--offline-days must be at least 0"),
+    ],
+)
+def test_retention_options_are_checked(args: list[str], complaint: str) -> None:
+    """A negative or non-numeric retention option is refused when parsed, naming the option."""
+    with pytest.raises(usage.UsageError, match=complaint):
+        parse(*args)
+
+
+# --- --metrics ----------------------------------------------------------------------------------
+
+
+def test_metrics_listens_on_its_own_endpoint_and_feeds_from_the_core(logged: EventLoggingObserver) -> None:
+    """--metrics adds a listener serving the core's registry (a Site, not the chat door), and logs its address."""
+    _, reactor = started("--metrics", "tcp:9100:interface=127.0.0.1")
+    [(_, chat, _, _), (port, site, _, interface)] = reactor.tcpServers
+    assert (port, interface) == (9100, "127.0.0.1")
+    assert isinstance(site, Site) and isinstance(chat, LineChatFactory)
+    assert isinstance(chat.service.metrics, ChatMetrics)
+    assert "chat metrics listening on 0.0.0.0:9100" in messages(logged)  # MemoryReactor reports 0.0.0.0
+
+
+def test_no_metrics_listener_unless_asked() -> None:
+    """Without --metrics the server opens no metrics port and its core counts nothing."""
+    _, reactor = started()
+    [(_, chat, _, _)] = reactor.tcpServers
+    assert isinstance(chat, LineChatFactory) and not isinstance(chat.service.metrics, ChatMetrics)
+
+
+def test_metrics_endpoint_is_checked_like_the_others() -> None:
+    """A --metrics value that is no endpoint is refused when parsed; a bare number is a TCP port."""
+    with pytest.raises(usage.UsageError, match="--metrics"):
+        parse("--metrics", "nonsense:1")
+    assert parse("--metrics", "9100")["metrics"] == ["tcp:9100:backlog=1024"]
 
 
 # --- the twistd plugin -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransportWithDisconnection
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -30,6 +31,7 @@ from chat_twisted.wire import web
 from chat_twisted.wire.line import LineChatFactory
 from chat_twisted.wire.web import WebChatFactory, make_site
 from tests.helpers import line_user, make_core
+from tests.test_core_accounts import SwitchedHasher
 
 
 def site_for(core: ChatService, **options: Any) -> Any:
@@ -416,6 +418,32 @@ def test_per_address_limit_applies(core: ChatService) -> None:
     events = second.take()
     assert events[0]["code"] == "too_many_from_address"
     assert second.closed is not None
+
+
+def test_connection_rate_applies(core: ChatService) -> None:
+    """The per-address connection rate applies to WebSockets too: the refused one gets its error, worded, and a close."""
+    clock = Clock()
+    limited, _ = make_core(limits=ConnectionLimits(10, 10, limit_loopback=True, clock=clock, per_window=1))
+    site = site_for(limited)
+    WebSocketUser(site, 50001)
+    second = WebSocketUser(site, 50002)
+    (event,) = second.take()
+    assert event == {"type": "error", "code": "too_many_connections_recently", "limit": 1, "seconds": 600.0,
+                     "message": "too many new connections from your address (at most 1 in 600 seconds);"
+                                " try again later"}
+    assert second.closed is not None
+
+
+def test_busy_is_an_error_with_its_words(core: ChatService) -> None:
+    """A /register refused because too many passwords are being checked answers a C{busy} error."""
+    hasher = SwitchedHasher()
+    busy_core, _ = make_core(hasher=hasher)
+    user = WebSocketUser(site_for(busy_core))
+    user.login("alice")
+    hasher.busy = True
+    user.send({"type": "register", "password": "sekrit99", "id": 7})
+    (event,) = user.take()
+    assert (event["code"], event["message"], event["id"]) == ("busy", "server busy; try again in a moment", 7)
 
 
 def test_password_is_never_logged(core: ChatService, capsys: Any) -> None:

@@ -20,6 +20,8 @@ from twisted.internet.ssl import CertificateOptions
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport, StringTransportWithDisconnection
 from twisted.protocols.tls import TLSMemoryBIOFactory
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import Request
 from zope.interface import implementer
 
 from chat_twisted.core import ChatService, Session
@@ -28,6 +30,7 @@ from chat_twisted.model import LOBBY, Event, Left, Said, UserQuit
 from chat_twisted.wire.slash import SlashSession
 from chat_twisted import guard as guard_module
 from chat_twisted.wire.line import LineChatFactory
+from chat_twisted.wire.web import WebChatFactory, make_site
 from tests.fakes import RecordingClient
 from tests.helpers import LineConnection, line_user, make_core
 
@@ -483,13 +486,14 @@ class _TCPTransport(_TuningRecorder):
         self.loseConnection()
 
 
-#: The keepalive options the door sets on this platform.
+#: The keepalive and user-timeout options the door sets on this platform.
 KEEPALIVE_OPTIONS = [
     (socket.IPPROTO_TCP, getattr(socket, name), value)
     for name, value in (
         ("TCP_KEEPIDLE", guard_module.KEEPALIVE_IDLE),
         ("TCP_KEEPINTVL", guard_module.KEEPALIVE_INTERVAL),
         ("TCP_KEEPCNT", guard_module.KEEPALIVE_COUNT),
+        ("TCP_USER_TIMEOUT", guard_module.USER_TIMEOUT_MS),
     )
     if hasattr(socket, name)
 ]
@@ -533,6 +537,31 @@ def test_tls_connection_is_tuned_on_the_tcp_socket_beneath() -> None:
     assert tcp.no_delay == [True]
     assert tcp.keep_alive == [True]
     assert tcp.handle.options == KEEPALIVE_OPTIONS
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_USER_TIMEOUT"), reason="no TCP_USER_TIMEOUT on this platform")
+def test_tcp_user_timeout_drops_a_vanished_peer_within_two_minutes() -> None:
+    """A TCP connection gets TCP_USER_TIMEOUT of 120000 ms, so unacknowledged output gives up after two minutes, not fifteen."""
+    transport = _TCPTransport(_Handle())
+    _Connection(door()[0], transport)
+    assert (socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 120_000) in transport.handle.options
+    assert guard_module.USER_TIMEOUT_MS == 1000 * (
+        guard_module.KEEPALIVE_IDLE + guard_module.KEEPALIVE_INTERVAL * guard_module.KEEPALIVE_COUNT)
+
+
+def test_websocket_connection_is_tuned_on_its_tcp_socket() -> None:
+    """A WebSocket's TCP connection gets NODELAY, keepalive and the socket options once the handshake is done."""
+    core, _ = make_core()
+    tcp = _TCPTransport(_Handle())
+    http = make_site(WebChatFactory(core, rate=0.0), ()).buildProtocol(tcp.getPeer())
+    tcp.protocol = http
+    http.makeConnection(tcp)
+    assert (tcp.keep_alive, tcp.handle.options) == ([], [])
+    http.dataReceived(WSConnection(ConnectionType.CLIENT).send(Request(host="127.0.0.1:8080", target="/ws")))
+    assert b"101 Switching Protocols" in tcp.value()
+    assert (tcp.no_delay[-1:], tcp.keep_alive) == ([True], [True])
+    assert tcp.handle.options == KEEPALIVE_OPTIONS
+    assert core.limits.total == 1
 
 
 # --- disconnects in the middle of a fan-out ----------------------------------------------------

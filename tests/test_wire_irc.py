@@ -18,6 +18,7 @@ from twisted.internet.task import Clock
 from chat_twisted import __version__
 from chat_twisted.core import ChatService
 from chat_twisted.model import StoredMessage
+from chat_twisted.limits import ConnectionLimits
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.irc import IrcFactory
 from chat_twisted.wire.line import LineChatFactory
@@ -30,6 +31,7 @@ from tests.helpers import (
     make_core,
     make_irc_factory,
 )
+from tests.test_core_accounts import SwitchedHasher
 
 #: The server's prefix on every numeric.
 S = ":chat.twisted"
@@ -1134,6 +1136,30 @@ def test_repeated_wrong_passwords_are_slowed_down() -> None:
         assert connection.lines() == [f"{S} 464 * :Password incorrect"]
     connection.send_lines("PASS dave:sekrit99", "NICK dave")
     assert connection.lines() == [f"{S} 464 * :Too many failed logins; try again in 2 seconds"]
+
+
+def test_a_busy_password_check_is_a_fail() -> None:
+    """A PASS login refused because too many passwords are being checked gets C{FAIL * TEMPORARILY_UNAVAILABLE}."""
+    hasher = SwitchedHasher()
+    factory, _, _ = make_irc_factory(make_core(hasher=hasher)[0], rate=0.0)
+    register_offline(factory, "dave")
+    hasher.busy = True
+    connection = IrcConnection(factory)
+    connection.send_lines("PASS dave:sekrit99", "NICK dave", "USER dave 0 * :Dave")
+    assert connection.lines() == [f"{S} FAIL * TEMPORARILY_UNAVAILABLE :Server busy; try again in a moment"]
+    assert connection.transport.connected
+
+
+def test_too_many_new_connections_is_a_closing_error() -> None:
+    """A connection past the per-address connection rate gets one ERROR line saying so and is closed."""
+    clock = Clock()
+    limits = ConnectionLimits(100, 100, limit_loopback=True, clock=clock, per_window=1, window=600)
+    factory, _, _ = make_irc_factory(make_core(limits=limits)[0], rate=0.0)
+    IrcConnection(factory, 41001)
+    refused = IrcConnection(factory, 41002)
+    assert refused.lines() == ["ERROR :Closing link: chat.twisted (too many new connections from your address"
+                               " (at most 1 in 600 seconds))"]
+    assert not refused.transport.connected
 
 
 class BrokenStore(MemoryStore):

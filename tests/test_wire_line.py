@@ -378,7 +378,12 @@ RENDERED: list[tuple[str, Event, list[str]]] = [
     (
         "UserList",
         UserList(("alice", "zed"), (UserInfo("alice", None, "lunch", ("lobby", "tea"), 5.0, START),)),
-        ["* alice is online in lobby, tea, away: lunch"],
+        ["* alice is online in lobby, tea, away: lunch", "* no user named 'zed' is online"],
+    ),
+    (
+        "UserList",
+        UserList(("Ally",), (UserInfo("ally", "alice", "", ("lobby",), 5.0, START),)),
+        ["* ally is online in lobby", "* ally is logged in as alice"],
     ),
     ("NickChanged", NickChanged("alice", "alicia"), ["* alice is now known as alicia"]),
     ("Said", Said("lobby", "alice", "hello", START), ["[03:04:05] alice: hello"]),

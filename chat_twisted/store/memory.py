@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
 from chat_twisted.interfaces import IChatStore
-from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage
+from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage, StoredRoom
 from chat_twisted.store.search import text_matcher
 
 #: How many messages per room the memory store keeps.
@@ -124,3 +124,45 @@ class MemoryStore:
     def take_offline(self, recipient_key: str) -> Deferred[list[OfflineMessage]]:
         """Return and forget the messages waiting for C{recipient_key}."""
         return succeed(self._offline.pop(recipient_key, []))
+
+    def prune_messages(self, older_than: float | None, keep_per_room: int | None, batch: int) -> Deferred[int]:
+        """Delete at most C{batch} of the messages due (see L{IChatStore}), oldest first; return how many."""
+        due: list[tuple[int, str]] = []
+        for room_key, history in self._history.items():
+            excess = len(history) - keep_per_room if keep_per_room is not None else 0
+            due.extend((message.id, room_key) for position, message in enumerate(history)
+                       if position < excess or (older_than is not None and message.when < older_than))
+        doomed = sorted(due)[:max(batch, 0)]
+        ids = {message_id for message_id, _ in doomed}
+        for room_key in {room_key for _, room_key in doomed}:
+            history = self._history[room_key]
+            kept = [message for message in history if message.id not in ids]
+            history.clear()
+            history.extend(kept)
+        return succeed(len(doomed))
+
+    def expire_offline(self, older_than: float) -> Deferred[int]:
+        """Forget the offline messages sent before C{older_than}; return how many."""
+        expired = 0
+        for recipient_key, waiting in list(self._offline.items()):
+            kept = [message for message in waiting if message.when >= older_than]
+            expired += len(waiting) - len(kept)
+            if kept:
+                self._offline[recipient_key] = kept
+            else:
+                del self._offline[recipient_key]
+        return succeed(expired)
+
+    def list_accounts(self) -> Deferred[list[Account]]:
+        """Return every account, in the order of their keys."""
+        return succeed([self._accounts[key] for key in sorted(self._accounts)])
+
+    def delete_account(self, nick_key: str) -> Deferred[bool]:
+        """Forget the account and its offline messages; return whether there was one."""
+        self._offline.pop(nick_key, None)
+        return succeed(self._accounts.pop(nick_key, None) is not None)
+
+    def room_summaries(self) -> Deferred[list[StoredRoom]]:
+        """Return each room with messages: its latest name, how many it has, when the newest was sent."""
+        return succeed([StoredRoom(history[-1].room, len(history), history[-1].when)
+                        for key, history in sorted(self._history.items()) if history])

@@ -11,7 +11,8 @@ commits, in the order the appends were made.
 
 Search uses an FTS5 index of message bodies (schema version 3), kept in step with the messages
 table by triggers, so group commit indexes each batch in the same transaction. SQLite must be
-built with FTS5 (Python's usually is).
+built with FTS5 (Python's usually is). The same triggers take deleted messages out of the index
+when retention prunes them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat_twisted.interfaces import IChatStore
-from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage
+from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage, StoredRoom
 from chat_twisted.store.search import fts_query
 
 log = Logger()
@@ -85,6 +86,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
                INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
            END""",
+    ),
+    (
+        # Retention (chat_twisted.retention) finds the messages sent before a time without a scan.
+        "CREATE INDEX messages_by_time ON messages (sent_at)",
     ),
 )
 
@@ -231,6 +236,96 @@ def take_offline_txn(cursor: Cursor, recipient_key: str) -> list[OfflineMessage]
     messages = [OfflineMessage(*row) for row in cursor.fetchall()]
     cursor.execute("DELETE FROM offline_messages WHERE recipient_key = ?", (recipient_key,))
     return messages
+
+
+#: At most this many ids go into one C{IN (...)} list (SQLite's limit on parameters may be 999).
+_IDS_PER_STATEMENT = 500
+
+
+def room_keys_txn(cursor: Cursor) -> list[str]:
+    """
+    Return the key of every room that has messages, in order. It skips from one room to the next
+    through the room index (a recursive query), so it costs a few steps per room, not a scan.
+    """
+    cursor.execute(
+        "WITH RECURSIVE rooms (key) AS ("
+        " SELECT MIN(room_key) FROM messages"
+        " UNION ALL SELECT (SELECT MIN(room_key) FROM messages WHERE room_key > rooms.key)"
+        " FROM rooms WHERE rooms.key IS NOT NULL)"
+        " SELECT key FROM rooms WHERE key IS NOT NULL"
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def due_messages_txn(cursor: Cursor, older_than: float | None, keep_per_room: int | None, batch: int) -> list[int]:
+    """
+    Return the ids of at most C{batch} messages due for pruning (see L{IChatStore.prune_messages}),
+    smallest first. Every query walks an index: the time index for C{older_than}; for
+    C{keep_per_room}, per room the room index from its newest message back to the first one
+    beyond the limit, then on from there.
+    """
+    if batch <= 0:
+        return []
+    due: set[int] = set()
+    if older_than is not None:
+        cursor.execute(
+            "SELECT id FROM messages WHERE sent_at < ? ORDER BY sent_at, id LIMIT ?", (older_than, batch)
+        )
+        due.update(row[0] for row in cursor.fetchall())
+    if keep_per_room is not None:
+        for room_key in room_keys_txn(cursor):
+            cursor.execute(
+                "SELECT id FROM messages WHERE room_key = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+                (room_key, max(keep_per_room, 0)),
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                cursor.execute(
+                    "SELECT id FROM messages WHERE room_key = ? AND id <= ? ORDER BY id LIMIT ?",
+                    (room_key, row[0], batch),
+                )
+                due.update(found[0] for found in cursor.fetchall())
+    return sorted(due)[:batch]
+
+
+def prune_messages_txn(cursor: Cursor, older_than: float | None, keep_per_room: int | None, batch: int) -> int:
+    """Delete at most C{batch} messages due for pruning, oldest first; return how many were deleted."""
+    ids = due_messages_txn(cursor, older_than, keep_per_room, batch)
+    deleted = 0
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        chunk = ids[start:start + _IDS_PER_STATEMENT]
+        cursor.execute(f"DELETE FROM messages WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+        deleted += cursor.rowcount
+    return deleted
+
+
+def expire_offline_txn(cursor: Cursor, older_than: float) -> int:
+    """Delete the offline messages sent before C{older_than}; return how many."""
+    cursor.execute("DELETE FROM offline_messages WHERE sent_at < ?", (older_than,))
+    return int(cursor.rowcount)
+
+
+def list_accounts_txn(cursor: Cursor) -> list[Account]:
+    """Return every account, in the order of their keys."""
+    cursor.execute("SELECT nick, password_hash, created_at FROM accounts ORDER BY nick_key")
+    return [Account(*row) for row in cursor.fetchall()]
+
+
+def delete_account_txn(cursor: Cursor, nick_key: str) -> bool:
+    """Delete an account and the offline messages waiting for it; return whether the account existed."""
+    cursor.execute("DELETE FROM offline_messages WHERE recipient_key = ?", (nick_key,))
+    cursor.execute("DELETE FROM accounts WHERE nick_key = ?", (nick_key,))
+    return bool(cursor.rowcount == 1)
+
+
+def room_summaries_txn(cursor: Cursor) -> list[StoredRoom]:
+    """Return, per room with messages, in key order, its latest name, message count and newest time."""
+    cursor.execute(
+        "SELECT m.room, r.count, m.sent_at FROM"
+        " (SELECT room_key, COUNT(*) AS count, MAX(id) AS last FROM messages GROUP BY room_key) AS r"
+        " JOIN messages AS m ON m.id = r.last ORDER BY r.room_key"
+    )
+    return [StoredRoom(*row) for row in cursor.fetchall()]
 
 
 def _call(function: Callable[[], None]) -> None:
@@ -386,3 +481,26 @@ class SqliteStore:
     def take_offline(self, recipient_key: str) -> Deferred[list[OfflineMessage]]:
         """Fire with, and delete, the messages waiting for C{recipient_key}."""
         return self._pool.runInteraction(take_offline_txn, recipient_key)
+
+    def prune_messages(self, older_than: float | None, keep_per_room: int | None, batch: int) -> Deferred[int]:
+        """Delete at most C{batch} messages due for pruning, in one transaction; fire with how many."""
+        if batch <= 0 or (older_than is None and keep_per_room is None):
+            return succeed(0)
+        return self._pool.runInteraction(prune_messages_txn, older_than, keep_per_room, batch)
+
+    def expire_offline(self, older_than: float) -> Deferred[int]:
+        """Delete the offline messages sent before C{older_than}; fire with how many."""
+        return self._pool.runInteraction(expire_offline_txn, older_than)
+
+    def list_accounts(self) -> Deferred[list[Account]]:
+        """Fire with every account, in the order of their keys."""
+        return self._pool.runInteraction(list_accounts_txn)
+
+    def delete_account(self, nick_key: str) -> Deferred[bool]:
+        """Delete an account and its offline messages; fire with whether it existed."""
+        return self._pool.runInteraction(delete_account_txn, nick_key)
+
+    def room_summaries(self) -> Deferred[list[StoredRoom]]:
+        """Fire with a summary of each room that has messages, in key order."""
+        self._write_before_reading()
+        return self._pool.runInteraction(room_summaries_txn)

@@ -140,7 +140,7 @@ class IrcProtocol(GuardedLineReceiver):
     def start_session(self) -> Session:
         """Start the core session and the timer that pings a silent client."""
         self._schedule_ping(self.factory.ping_interval)
-        return self.factory.service.connect(self, self.peer)
+        return self.factory.service.connect(self, self.peer, door="irc")
 
     def line_cost(self, text: str) -> float:
         """The table's cost of the command on this line."""
@@ -255,6 +255,9 @@ class IrcProtocol(GuardedLineReceiver):
             return [view.numeric("464", trailing=f"Too many failed logins; try again in {error.seconds} seconds")]
         if isinstance(error, (errors.WrongPassword, errors.NotRegistered)):
             return [view.numeric("464", trailing="Password incorrect")]
+        if isinstance(error, errors.Busy):
+            return [line(view.server, "FAIL", "*", "TEMPORARILY_UNAVAILABLE",
+                         trailing="Server busy; try again in a moment")]
         if isinstance(error, errors.InternalError):
             return [line(view.server, "FAIL", "*", "INTERNAL_ERROR", trailing="internal error; the command was not handled")]
         return view.error(error)

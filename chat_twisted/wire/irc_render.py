@@ -430,6 +430,8 @@ _CLOSING = {
     errors.LoginTimedOut: lambda e: "registration timed out",
     errors.ServerFull: lambda e: f"server full ({e.limit} connections)",
     errors.TooManyFromAddress: lambda e: f"too many connections from your address (at most {e.limit})",
+    errors.TooManyConnectionsRecently:
+        lambda e: f"too many new connections from your address (at most {e.limit} in {e.seconds:g} seconds)",
     errors.ShuttingDown: lambda e: "server shutting down",
     errors.ExcessFlood: lambda e: "Excess Flood",
     errors.WrongProtocol: lambda e: "this is an IRC server, not a web server",

@@ -95,7 +95,7 @@ class LineChatProtocol(GuardedLineReceiver):
 
     def start_session(self) -> Session:
         """Start the core session; the dialect speaks for it."""
-        session = self.factory.service.connect(self, self.peer)
+        session = self.factory.service.connect(self, self.peer, door="line")
         self.dialect = SlashSession(session)
         return session
 

@@ -261,6 +261,10 @@ class SlashSession:
     def cmd_time(self, args: str) -> Deferred[Any]:
         return self.submit(rq.Time())
 
+    def cmd_whois(self, args: str) -> Deferred[Any]:
+        (nick,) = _words(args, 1, "/whois NICK")
+        return self.submit(rq.Whois((nick,)))
+
     def cmd_msg(self, args: str) -> Deferred[Any]:
         words = args.split(None, 1)
         if len(words) < 2 or not sanitise(words[1]).strip():
@@ -337,6 +341,8 @@ DEFAULT_HISTORY = 20
 COMMANDS: dict[str, SlashCommand] = {
     "nick": SlashCommand(SlashSession.cmd_nick, "/nick NEW", "change your nickname", 3.0, before_login=True),
     "who": SlashCommand(SlashSession.cmd_who, "/who", "list the users in your room", 2.0),
+    "whois": SlashCommand(SlashSession.cmd_whois, "/whois NICK", "show who NICK is: their account, rooms, away",
+                          2.0),
     "msg": SlashCommand(SlashSession.cmd_msg, "/msg NICK TEXT", "send a private message that only NICK sees"),
     "me": SlashCommand(SlashSession.cmd_me, "/me TEXT", "describe an action to your room"),
     "join": SlashCommand(SlashSession.cmd_join, "/join ROOM", "leave your room and enter ROOM (created if new)", 3.0),

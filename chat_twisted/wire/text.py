@@ -46,6 +46,7 @@ from chat_twisted.model import (
     UserQuit,
     Welcome,
     WhoList,
+    sanitise,
 )
 from chat_twisted.wire.slash import HelpText, NickPrompt, PasswordExpected, PasswordPrompt, UnknownCommand, Usage
 
@@ -177,11 +178,18 @@ def _(event: HelpText, timezone: tzinfo) -> list[str]:
 
 @render.register
 def _(event: UserList, timezone: tzinfo) -> list[str]:
+    found = {user.nick.lower(): user for user in event.users}
     lines = []
-    for user in event.users:
+    for asked in event.asked:
+        user = found.get(asked.lower())
+        if user is None:
+            lines.append(f"{SYSTEM}no user named {sanitise(asked)!r} is online")
+            continue
         where = f" in {', '.join(user.rooms)}" if user.rooms else ""
         away = f", away: {user.away}" if user.away else ""
         lines.append(f"{SYSTEM}{user.nick} is online{where}{away}")
+        if user.account is not None:
+            lines.append(f"{SYSTEM}{user.nick} is logged in as {user.account}")
     return lines
 
 
@@ -316,6 +324,7 @@ _words(errors.NotRegistered, lambda e: f"{e.nick} is not registered")
 _words(errors.NotIdentified, lambda e: "you are not logged in to a registered nickname")
 _words(errors.WrongPassword, lambda e: f"wrong password for {e.nick}")
 _words(errors.TooManyAttempts, lambda e: f"too many failed logins; try again in {e.seconds} seconds")
+_words(errors.Busy, lambda e: "server busy; try again in a moment")
 _words(errors.NotLoggedIn, lambda e: "choose a nickname first (or /login NICK PASSWORD, or /quit)")
 _words(errors.AlreadyLoggedIn, lambda e: "you already have a nickname; use /nick NEW to change it")
 _words(errors.MailboxFull, lambda e: f"{e.nick} has too many messages waiting; try again later")
@@ -324,6 +333,9 @@ _words(errors.HistoryUnavailable, lambda e: f"history unavailable: {e.room}'s hi
 _words(errors.SearchUnavailable, lambda e: "search unavailable; try again later")
 _words(errors.ServerFull, lambda e: f"the server is full ({e.limit} connections); try again later")
 _words(errors.TooManyFromAddress, lambda e: f"too many connections from your address (at most {e.limit})")
+_words(errors.TooManyConnectionsRecently,
+       lambda e: f"too many new connections from your address (at most {e.limit} in {_count_seconds(e.seconds)});"
+                 " try again later")
 _words(errors.ShuttingDown, lambda e: "the server is shutting down")
 _words(errors.LoginTimedOut, lambda e: f"no nickname chosen within {_count_seconds(e.seconds)}")
 _words(errors.InternalError, lambda e: "internal error; the line was not handled")

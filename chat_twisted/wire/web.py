@@ -39,18 +39,25 @@ from zope.interface import implementer
 from chat_twisted import requests as rq
 from chat_twisted.core import ChatService
 from chat_twisted.errors import ChatError, ExcessFlood, InputTooLong
-from chat_twisted.guard import InputQueue, Output, show_in_turn
+from chat_twisted.guard import InputQueue, Output, show_in_turn, tune_if_tcp
 from chat_twisted.interfaces import IChatClient
 from chat_twisted.limits import TokenBucket
 from chat_twisted.model import (
+    Action,
     Event,
     History,
     HistoryPoint,
+    Joined,
+    Left,
+    NickChanged,
     RoomList,
+    Said,
     SearchResults,
     ServerTime,
+    TopicChanged,
     TopicInfo,
     UserList,
+    UserQuit,
     WhoList,
 )
 from chat_twisted.sessions import CONNECTION_LOST, Session
@@ -224,7 +231,8 @@ class WebChatProtocol:
         self.transport: Any = None
         clock = factory.service.clock
         self._input = InputQueue(clock, TokenBucket(clock, factory.rate, factory.burst), factory.max_input,
-                                 lambda: self._end("excess flood", ExcessFlood()))
+                                 lambda: self._end("excess flood", ExcessFlood()),
+                                 lambda: self.session.flood_waited() if self.session else None)
         self.output = MessageOutput(factory.max_output, self._drop_slow_reader)
         self._answer_id: Any = None
         self._answer_type: type[Event] | None = None
@@ -243,8 +251,9 @@ class WebChatProtocol:
     def negotiationFinished(self) -> None:
         """The WebSocket is open: start the session, say hello, start pinging."""
         log.info("WebSocket connection from {peer}", peer=self.peer)
+        tune_if_tcp(getattr(self.transport, "transport", None))  # the TCP (or TLS) connection beneath
         self.output.attach(self.transport)
-        self.session = self.factory.service.connect(self, self.peer)
+        self.session = self.factory.service.connect(self, self.peer, door="web")
         if not self.session.closed:
             self.show(DoorMessage({"type": "hello", "version": PROTOCOL_VERSION, "server": "chat_twisted",
                                    "max_text": MAX_TEXT, "max_message": MAX_MESSAGE}))
@@ -332,7 +341,21 @@ class WebChatProtocol:
     # --- IChatClient -------------------------------------------------------------------------
 
     def deliver(self, event: Event) -> None:
-        """Queue C{event} as one JSON message for this connection."""
+        """
+        Queue C{event} as one JSON message for this connection. The fan-out path: an event that
+        is the same for everyone (a message, a join...) is made into JSON once for a whole room,
+        through the factory's one-entry cache (never with an answer's id, which is this
+        connection's own).
+        """
+        if type(event) in _SHARED and self._answer_type is None:
+            factory = self.factory
+            if event is not factory.cached_event:
+                shared = render(event)
+                assert shared is not None  # every shared event has a JSON form
+                factory.cached_text = _json(shared)
+                factory.cached_event = event
+            self.output.pending.append(factory.cached_text)
+            return
         if isinstance(event, AnswerTo):
             self._answer_id, self._answer_type = event.id, event.answer
             return
@@ -345,7 +368,7 @@ class WebChatProtocol:
                 not (isinstance(event, History) and not event.requested):
             body = {**body, "id": self._answer_id}
             self._answer_id = self._answer_type = None
-        self.output.queue(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+        self.output.queue(_json(body))
 
     def flush(self) -> None:
         """Send what is queued."""
@@ -401,11 +424,23 @@ class WebChatProtocol:
         self._ping_timer = self.factory.service.clock.callLater(self.factory.ping_timeout, self._check_alive)
 
 
+def _json(body: Json) -> str:
+    """One event's JSON text, as sent."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+#: Events shown alike to everyone who gets them (no answer id), whose JSON the factory caches.
+_SHARED = frozenset({Said, Action, Joined, Left, UserQuit, TopicChanged, NickChanged})
+
+
 # --- the site ---------------------------------------------------------------------------------
 
 
 class WebChatFactory:
-    """Builds a L{WebChatProtocol} per WebSocket; holds the core and per-listener settings only."""
+    """
+    Builds a L{WebChatProtocol} per WebSocket; holds the core, per-listener settings, and a
+    one-entry cache of the last shared event's JSON (as the line door's factory keeps its bytes).
+    """
 
     def __init__(
         self,
@@ -424,6 +459,10 @@ class WebChatFactory:
         self.max_output = max_output
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
+        #: A one-entry cache of the last shared event's JSON text, so that an event fanned out
+        #: to a whole room is rendered and dumped once.
+        self.cached_event: Event | None = None
+        self.cached_text = ""
 
     def buildProtocol(self, request: Request) -> WebChatProtocol:
         """A protocol for the WebSocket that C{request} opens."""
