@@ -478,3 +478,13 @@ def test_search_finds_messages_in_the_users_rooms(core: ChatService) -> None:
     user.send({"type": "search", "text": "", "id": "e"})
     [error] = user.take()
     assert (error["code"], error["id"]) == ("empty_text", "e")
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
+def test_frames_made_once_are_what_a_client_reads(core: ChatService, size: int) -> None:
+    """text_frame's bytes (7-, 16- and 64-bit lengths) are read by a WebSocket client as that one message."""
+    user = WebSocketUser(site_for(core))
+    user.take()
+    text = "é" * (size // 2) + "x" * (size % 2)
+    user.client.receive_data(web.text_frame(json.dumps({"text": text})))
+    assert [event["text"] for event in user.take()] == [text]

@@ -14,6 +14,7 @@ control, the input bound, the slow-reader bound) and writes only to its own conn
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -31,6 +32,7 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from twisted.web.websocket import WebSocketResource, WebSocketTransport
 from wsproto import ConnectionType
+from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
@@ -199,8 +201,27 @@ def _is_change(request: rq.Request) -> bool:
 # --- one connection ---------------------------------------------------------------------------
 
 
+def text_frame(text: str) -> bytes:
+    """
+    One WebSocket text message as a server sends it (RFC 6455: one final frame, unmasked, no
+    extension): the same bytes for every recipient, so a room's fan-out frames it once.
+    """
+    data = text.encode("utf-8")
+    size = len(data)
+    if size < 126:
+        head = bytes((0x81, size))
+    elif size < 0x10000:
+        head = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, size)
+    return head + data
+
+
 class MessageOutput(Output):
-    """An L{Output} that sends each queued text as one WebSocket message."""
+    """
+    An L{Output} of WebSocket frames (see L{text_frame}): what one run delivers leaves in one
+    write to the connection beneath, as for the line door.
+    """
 
     __slots__ = ()
 
@@ -210,11 +231,9 @@ class MessageOutput(Output):
         transport.attachProducer(self.guard)
 
     def _write(self, chunks: list[Any]) -> int:
-        size = 0
-        for text in chunks:
-            self.transport.sendTextMessage(text)
-            size += len(text)
-        return size
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.transport.send_frames(data)
+        return len(data)
 
 
 @implementer(IChatClient)
@@ -234,6 +253,7 @@ class WebChatProtocol:
                                  lambda: self._end("excess flood", ExcessFlood()),
                                  lambda: self.session.flood_waited() if self.session else None)
         self.output = MessageOutput(factory.max_output, self._drop_slow_reader)
+        self._queue = self.output.pending.append
         self._answer_id: Any = None
         self._answer_type: type[Event] | None = None
         self._ping_timer: IDelayedCall | None = None
@@ -352,9 +372,9 @@ class WebChatProtocol:
             if event is not factory.cached_event:
                 shared = render(event)
                 assert shared is not None  # every shared event has a JSON form
-                factory.cached_text = _json(shared)
+                factory.cached_frame = text_frame(_json(shared))
                 factory.cached_event = event
-            self.output.pending.append(factory.cached_text)
+            self._queue(factory.cached_frame)
             return
         if isinstance(event, AnswerTo):
             self._answer_id, self._answer_type = event.id, event.answer
@@ -368,7 +388,7 @@ class WebChatProtocol:
                 not (isinstance(event, History) and not event.requested):
             body = {**body, "id": self._answer_id}
             self._answer_id = self._answer_type = None
-        self.output.queue(_json(body))
+        self._queue(text_frame(_json(body)))
 
     def flush(self) -> None:
         """Send what is queued."""
@@ -439,7 +459,7 @@ _SHARED = frozenset({Said, Action, Joined, Left, UserQuit, TopicChanged, NickCha
 class WebChatFactory:
     """
     Builds a L{WebChatProtocol} per WebSocket; holds the core, per-listener settings, and a
-    one-entry cache of the last shared event's JSON (as the line door's factory keeps its bytes).
+    one-entry cache of the last shared event's frame (as the line door's factory keeps its bytes).
     """
 
     def __init__(
@@ -459,10 +479,10 @@ class WebChatFactory:
         self.max_output = max_output
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
-        #: A one-entry cache of the last shared event's JSON text, so that an event fanned out
+        #: A one-entry cache of the last shared event's frame, so that an event fanned out
         #: to a whole room is rendered and dumped once.
         self.cached_event: Event | None = None
-        self.cached_text = ""
+        self.cached_frame = b""
 
     def buildProtocol(self, request: Request) -> WebChatProtocol:
         """A protocol for the WebSocket that C{request} opens."""
@@ -475,8 +495,15 @@ class WebChatFactory:
 class _BoundedWire(_WebSocketWireProtocol[WebChatProtocol]):
     """
     Twisted's WebSocket wire protocol, with a bound on a message being reassembled (wsproto
-    puts fragments together without one): past L{MAX_MESSAGE} bytes, close with 1009.
+    puts fragments together without one): past L{MAX_MESSAGE} bytes, close with 1009; and a
+    way to send frames already made (L{text_frame}), so that a room's message is framed once
+    and not once per recipient (no extension is negotiated, so a frame is the same for all).
     """
+
+    def send_frames(self, data: bytes) -> None:
+        """Write frames made by L{text_frame}, while the WebSocket is open."""
+        if self._wsconn.state is ConnectionState.OPEN:
+            self.transport.write(data)
 
     def dataReceived(self, data: bytes) -> None:
         super().dataReceived(data)
