@@ -2,7 +2,8 @@
 ``python -m bench``: the benchmark's one command.
 
     python -m bench run [--quick] [--scenario fanout,sweep,idle,connect,history]
-                        [--servers ours,ours-irc,threaded,inspircd] [--rounds 3] [--output FILE] [--plot PNG]
+                        [--servers ours,ours-irc,ours-ws,threaded,inspircd] [--rounds 3] [--output FILE]
+                        [--plot PNG]
     python -m bench plot RESULTS.json [--output docs/fanout.png]
     python -m bench tables RESULTS.json       (Markdown tables, as in docs/performance.md)
     python -m bench commit-cost [ARGS...]     (bench/commit_cost.py: what committing costs)
@@ -10,8 +11,8 @@
 ``run`` prints one JSON report on standard output (progress goes to standard error). For every
 scenario point it runs each server in turn, round after round (A B C, A B C, ...), each run on
 a freshly started server, and reports every run, the medians per server and the ratios
-ours/peer taken round by round (and ours-irc/peer when our IRC door ran). docs/performance.md
-explains the scenarios and the figures.
+ours/peer taken round by round (and ours-irc/peer or ours-ws/peer when our IRC or WebSocket door
+ran). docs/performance.md explains the scenarios and the figures.
 """
 
 from __future__ import annotations
@@ -251,7 +252,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         "servers_run": servers,
         "servers_skipped": skipped,
         "server_info": {
-            "ours": OurServer.describe(), "threaded": ThreadedServer.describe(),  # ours-irc: the same code
+            "ours": OurServer.describe(), "threaded": ThreadedServer.describe(),  # ours-irc, ours-ws: the same code
             "inspircd": InspircdServer.describe() if "inspircd" in servers else None,
         },
         "settings": {**vars(settings), "rounds": args.rounds, "idle_rounds": args.idle_rounds,
@@ -288,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true", help="tiny sizes, about 1 s per run (the CI smoke)")
     r.add_argument("--scenario", default=",".join(SCENARIOS), help=f"comma-separated, of {', '.join(SCENARIOS)}")
     r.add_argument("--servers", help=f"comma-separated, of {', '.join(SERVERS)} (default: all installed; "
-                   "ours-irc is ours through its IRC door)")
+                   "ours-irc and ours-ws are ours through its IRC and WebSocket doors)")
     r.add_argument("--rounds", type=int, default=None, help="rounds of every comparison (default 3; --quick 1)")
     r.add_argument("--idle-rounds", type=int, default=None, help="rounds of the idle scenario (default: --rounds)")
     r.add_argument("--fanout", help="standard fanout points, CxS comma-separated (default 100x10,1000x20)")

@@ -15,11 +15,18 @@
  * Protocols (--proto): line (chat_twisted: send "NICK\r\n", registered on "* NICK joined lobby"),
  * threaded (bench/baselines/threaded.py: "NICK\r\n", registered on "* NICK joined"), irc
  * (NICK and USER; registered on 001, then "CAP REQ :echo-message" and JOIN #bench, ready on the
- * server's echo of our JOIN; lines go out as "PRIVMSG #bench :PAYLOAD"; PINGs answered).
+ * server's echo of our JOIN; lines go out as "PRIVMSG #bench :PAYLOAD"; PINGs answered), ws
+ * (chat_twisted's WebSocket door: "GET /ws" with Upgrade, 101 expected, then RFC 6455 frames,
+ * masked from us, unmasked from the server, several per read or split across reads; one JSON
+ * object per text frame: {"type":"login","nick":NICK} and {"type":"join","room":"bench"}, ready
+ * on the {"type":"joined","room":"bench","nick":NICK} event (connect mode: login only, registered
+ * on "welcome"); lines go out as {"type":"say","room":"bench","text":"PAYLOAD"} and come back in
+ * "message" events whose "text" is the payload; pings answered with pongs).
  *
  * Payload: PAYLOAD_LEN (62) printable bytes, "~B SSSSS QQQQQQQQQQ TTTTTTTTTTTTTTTTTTTT x...x":
  * sender id, sequence number (from 1), send time in ns (CLOCK_MONOTONIC); with CRLF, 64 bytes
- * on the line protocols. The payload is always the end of the line the server delivers.
+ * on the line protocols. The payload is always the end of the line the server delivers (ws: the
+ * whole "text" value of a message event; the payload has nothing JSON escapes).
  *
  * Control (stdin/stdout, one line each; JSON out):
  *   out {"event":"ready",...}   all clients are logged in (fanout, idle)
@@ -52,7 +59,8 @@
 
 #define PAYLOAD_LEN 62
 #define MARK "~B "
-#define SCRATCH_SIZE (256 * 1024)
+#define SCRATCH_SIZE (2 * 1024 * 1024)
+#define MAX_CARRY (1024 * 1024) /* longest unfinished line or WebSocket frame kept between reads */
 #define MAX_EVENTS 1024
 #define STDIN_TAG UINT32_MAX
 #define SUB_BITS 6 /* histogram: 64 sub-buckets per power of two, about 1.6 % precision */
@@ -60,9 +68,9 @@
 #define NBUCKETS (64 * SUB)
 #define NS 1000000000LL
 
-enum proto { P_LINE, P_THREADED, P_IRC };
+enum proto { P_LINE, P_THREADED, P_IRC, P_WS };
 enum mode { M_FANOUT, M_IDLE, M_CONNECT };
-enum state { S_UNUSED, S_CONNECTING, S_LOGIN, S_JOINING, S_READY, S_CLOSED };
+enum state { S_UNUSED, S_CONNECTING, S_UPGRADE, S_LOGIN, S_JOINING, S_READY, S_CLOSED };
 
 struct client {
     int fd;
@@ -70,7 +78,7 @@ struct client {
     int sender;         /* sender id, or -1 */
     int state;
     int64_t t_connect;  /* when connect() was called, ns */
-    char *part;         /* the unfinished line carried over from the last read */
+    char *part;         /* the unfinished line (ws: frame) carried over from the last read */
     uint32_t plen, pcap;
     char *out;          /* bytes the socket did not take yet */
     uint32_t olen, ocap;
@@ -102,6 +110,7 @@ static int launched = 0, in_progress = 0, ready = 0, failed = 0, disconnected = 
 static uint64_t sent_total = 0, received_total = 0, window_delivered = 0, window_sent = 0;
 static uint64_t reordered = 0, duplicates = 0, gaps = 0, error_lines = 0, other_lines = 0;
 static uint64_t bytes_in = 0, bytes_out = 0, malformed = 0, pings = 0;
+static uint32_t mask_state = 0x9e3779b9u;  /* ws: xorshift32 for the client frames' mask keys */
 static char first_error[160] = "";
 static bool sending = false, started = false, window_open = false, window_closed = false;
 static int64_t t_go = 0, t_warm_end = 0, t_end = 0, t_last_payload = 0, t_drain_start = 0;
@@ -244,14 +253,54 @@ static void close_client(struct client *c, bool counted_as_disconnect) {
     c->state = S_CLOSED;
 }
 
+/* --- WebSocket framing (ws) ---------------------------------------------------------------- */
+/* One client frame (FIN set, masked as RFC 6455 requires of clients) of `len` bytes of `data` into
+ * `out`, which has room for len + 14; returns the frame's length. */
+static size_t ws_frame(char *out, int opcode, const char *data, size_t len) {
+    size_t h = 0;
+    out[h++] = (char)(0x80 | opcode);
+    if (len < 126) {
+        out[h++] = (char)(0x80 | len);
+    } else if (len < 65536) {
+        out[h++] = (char)(0x80 | 126);
+        out[h++] = (char)(len >> 8);
+        out[h++] = (char)len;
+    } else {
+        out[h++] = (char)(0x80 | 127);
+        for (int i = 7; i >= 0; i--) out[h++] = (char)((uint64_t)len >> (8 * i));
+    }
+    mask_state ^= mask_state << 13;
+    mask_state ^= mask_state >> 17;
+    mask_state ^= mask_state << 5;
+    unsigned char key[4];
+    memcpy(key, &mask_state, 4);
+    memcpy(out + h, key, 4);
+    h += 4;
+    for (size_t i = 0; i < len; i++) out[h + i] = (char)(data[i] ^ key[i & 3]);
+    return h + len;
+}
+
+/* Send one JSON text (or a control frame) to the server as one masked frame. */
+static void ws_send(struct client *c, int opcode, const char *data, size_t len) {
+    char buf[1024];
+    if (len + 14 > sizeof buf) len = sizeof buf - 14;
+    send_bytes(c, buf, ws_frame(buf, opcode, data, len));
+}
+
 static void send_login(struct client *c) {
-    char buf[256];
+    char buf[512];
     int n;
-    if (opt_proto == P_IRC)
-        n = snprintf(buf, sizeof buf, "NICK %s\r\nUSER %s 0 * :%s\r\n", c->nick, c->nick, c->nick);
-    else
-        n = snprintf(buf, sizeof buf, "%s\r\n", c->nick);
     c->state = S_LOGIN;
+    if (opt_proto == P_IRC) {
+        n = snprintf(buf, sizeof buf, "NICK %s\r\nUSER %s 0 * :%s\r\n", c->nick, c->nick, c->nick);
+    } else if (opt_proto == P_WS) {  /* no Origin: not a browser, let in */
+        n = snprintf(buf, sizeof buf,
+                     "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", opt_port);
+        c->state = S_UPGRADE;
+    } else {
+        n = snprintf(buf, sizeof buf, "%s\r\n", c->nick);
+    }
     send_bytes(c, buf, (size_t)n);
 }
 
@@ -312,16 +361,29 @@ static void top_up(struct client *c) {
         c->inflight++;
         sent_total++;
         if (window_open && !window_closed) window_sent++;
-        if (opt_proto == P_IRC) {
-            memcpy(buf + len, "PRIVMSG #bench :", 16);
-            len += 16;
+        static const char say[] = "{\"type\":\"say\",\"room\":\"bench\",\"text\":\"";
+        char json[sizeof say + PAYLOAD_LEN + 2];
+        char *p;
+        if (opt_proto == P_WS) {
+            memcpy(json, say, sizeof say - 1);
+            p = json + sizeof say - 1;
+        } else {
+            if (opt_proto == P_IRC) {
+                memcpy(buf + len, "PRIVMSG #bench :", 16);
+                len += 16;
+            }
+            p = buf + len;
         }
-        char *p = buf + len;
         int n = snprintf(p, PAYLOAD_LEN + 1, "%s%05d %010u %020lld ", MARK, c->sender, c->seq, (long long)now);
         memset(p + n, 'x', (size_t)(PAYLOAD_LEN - n));
-        len += PAYLOAD_LEN;
-        buf[len++] = '\r';
-        buf[len++] = '\n';
+        if (opt_proto == P_WS) {  /* 101 bytes of JSON: a 107-byte frame */
+            memcpy(p + PAYLOAD_LEN, "\"}", 2);
+            len += ws_frame(buf + len, 1, json, sizeof say - 1 + PAYLOAD_LEN + 2);
+        } else {
+            len += PAYLOAD_LEN;
+            buf[len++] = '\r';
+            buf[len++] = '\n';
+        }
     }
     send_bytes(c, buf, len);
 }
@@ -455,6 +517,127 @@ static void handle_line(struct client *c, const char *line, size_t len, int64_t 
     other_lines++;
 }
 
+/* One JSON event of the WebSocket door (the text of one frame). */
+static void ws_message(struct client *c, const char *msg, size_t len, int64_t now) {
+    static const char text_key[] = "\"text\":\"" MARK;
+    if (starts(msg, len, "{\"type\":\"message\"")) {
+        const char *t = memmem(msg, len, text_key, sizeof text_key - 1);
+        if (t) {
+            t += sizeof text_key - 1 - 3;  /* the payload, MARK included */
+            if ((size_t)(t - msg) + PAYLOAD_LEN < len && t[PAYLOAD_LEN] == '"') {
+                payload(c, t, now);
+                return;
+            }
+            malformed++;
+            return;
+        }
+        other_lines++;  /* somebody else's message (none in the bench) */
+        return;
+    }
+    if (starts(msg, len, "{\"type\":\"error\"") || starts(msg, len, "{\"type\":\"goodbye\"")) {
+        note_error(msg, len);
+        return;
+    }
+    if (c->state == S_LOGIN && opt_mode == M_CONNECT && starts(msg, len, "{\"type\":\"welcome\"")) {
+        registered(c, now);
+        return;
+    }
+    if (c->state == S_JOINING && starts(msg, len, "{\"type\":\"joined\"") &&
+        memmem(msg, len, "\"room\":\"bench\"", 14)) {
+        char want[48];
+        int n = snprintf(want, sizeof want, "\"nick\":\"%s\"", c->nick);
+        if (memmem(msg, len, want, (size_t)n)) {
+            registered(c, now);
+            return;
+        }
+    }
+    other_lines++;
+}
+
+/* The HTTP answer to the upgrade (all its headers are in buf[0..len)): 101, or an error. */
+static void ws_upgraded(struct client *c, const char *buf, size_t len) {
+    if (!starts(buf, len, "HTTP/1.1 101 ")) {
+        const char *eol = memchr(buf, '\r', len);
+        note_error(buf, eol ? (size_t)(eol - buf) : len);
+        close_client(c, true);
+        return;
+    }
+    char text[128];
+    int n = snprintf(text, sizeof text, "{\"type\":\"login\",\"nick\":\"%s\"}", c->nick);
+    ws_send(c, 1, text, (size_t)n);
+    c->state = S_LOGIN;
+    if (opt_mode != M_CONNECT) {
+        static const char join[] = "{\"type\":\"join\",\"room\":\"bench\"}";
+        ws_send(c, 1, join, sizeof join - 1);
+        c->state = S_JOINING;
+    }
+}
+
+/* Consume the whole HTTP answer and WebSocket frames in buf[0..total); return the bytes used (the
+ * rest, an unfinished frame or answer, waits for the next read). */
+static size_t ws_consume(struct client *c, char *buf, size_t total, int64_t now) {
+    size_t start = 0;
+    if (c->state == S_UPGRADE) {
+        char *end = memmem(buf, total, "\r\n\r\n", 4);
+        if (!end) return 0;
+        start = (size_t)(end - buf) + 4;
+        ws_upgraded(c, buf, start);
+        if (c->state == S_CLOSED) return total;
+    }
+    while (total - start >= 2) {
+        const unsigned char *h = (const unsigned char *)buf + start;
+        size_t avail = total - start, hlen = 2;
+        uint64_t plen = h[1] & 0x7f;
+        bool masked = h[1] & 0x80;  /* a server must not mask; accepted anyway */
+        if (plen == 126) {
+            if (avail < 4) break;
+            plen = (uint64_t)h[2] << 8 | h[3];
+            hlen = 4;
+        } else if (plen == 127) {
+            if (avail < 10) break;
+            plen = 0;
+            for (int i = 0; i < 8; i++) plen = plen << 8 | h[2 + i];
+            hlen = 10;
+        }
+        if (masked) hlen += 4;
+        if (plen > MAX_CARRY) fail("a WebSocket frame of %llu bytes from the server", (unsigned long long)plen);
+        if (avail < hlen + plen) break;
+        char *data = buf + start + hlen;
+        if (masked)
+            for (uint64_t i = 0; i < plen; i++) data[i] ^= (char)h[hlen - 4 + (i & 3)];
+        int opcode = h[0] & 0x0f;
+        start += hlen + (size_t)plen;
+        if (opcode == 1 || opcode == 0) {  /* text (the server does not fragment; continuation read as text) */
+            ws_message(c, data, (size_t)plen, now);
+        } else if (opcode == 9) {  /* ping: pong with the same payload */
+            pings++;
+            ws_send(c, 10, data, (size_t)plen);
+        } else if (opcode == 8) {  /* close: the server is done with us */
+            if (!first_error[0])
+                snprintf(first_error, sizeof first_error, "server closed the WebSocket of client %d", c->gid);
+            close_client(c, true);
+        } else if (opcode != 10) {  /* a binary frame, or an unknown opcode */
+            malformed++;
+        }
+        if (c->state == S_CLOSED) return total;
+    }
+    return start;
+}
+
+/* Consume the complete lines in buf[0..total); return the bytes used. */
+static size_t lines_consume(struct client *c, char *buf, size_t total, int64_t now) {
+    size_t start = 0;
+    for (;;) {
+        char *nl = memchr(buf + start, '\n', total - start);
+        if (!nl) break;
+        size_t end = (size_t)(nl - buf);
+        handle_line(c, buf + start, end - start, now);
+        if (c->state == S_CLOSED) return total;
+        start = end + 1;
+    }
+    return start;
+}
+
 static void handle_readable(struct client *c) {
     uint32_t carried = c->plen;
     if (carried) memcpy(scratch, c->part, carried);
@@ -472,17 +655,11 @@ static void handle_readable(struct client *c) {
         return;
     }
     bytes_in += (uint64_t)n;
-    size_t total = carried + (size_t)n, start = 0;
-    for (;;) {
-        char *nl = memchr(scratch + start, '\n', total - start);
-        if (!nl) break;
-        size_t end = (size_t)(nl - scratch);
-        handle_line(c, scratch + start, end - start, now);
-        if (c->state == S_CLOSED) return;
-        start = end + 1;
-    }
+    size_t total = carried + (size_t)n;
+    size_t start = opt_proto == P_WS ? ws_consume(c, scratch, total, now) : lines_consume(c, scratch, total, now);
+    if (c->state == S_CLOSED) return;
     size_t rest = total - start;
-    if (rest > 64 * 1024) fail("a line longer than 64 KiB from the server");
+    if (rest > MAX_CARRY) fail("a line or frame longer than %d KiB from the server", MAX_CARRY / 1024);
     if (rest > c->pcap) {
         c->pcap = (uint32_t)rest * 2;
         c->part = xrealloc(c->part, c->pcap);
@@ -578,7 +755,7 @@ static void report(int64_t now) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen --port P [--proto line|threaded|irc] [--mode fanout|idle|connect]\n"
+            "usage: loadgen --port P [--proto line|threaded|irc|ws] [--mode fanout|idle|connect]\n"
             "  [--clients C] [--first F --count N] [--senders S] [--window W] [--parallel K]\n"
             "  [--warmup s] [--duration s] [--drain s] [--quiet s] [--login-timeout s] [--deadline s]\n"
             "  [--prefix NICKPREFIX]\n");
@@ -593,7 +770,8 @@ int main(int argc, char **argv) {
         i++;
         if (!strcmp(a, "--port")) opt_port = atoi(v);
         else if (!strcmp(a, "--proto"))
-            opt_proto = !strcmp(v, "irc") ? P_IRC : !strcmp(v, "threaded") ? P_THREADED : P_LINE;
+            opt_proto = !strcmp(v, "irc") ? P_IRC : !strcmp(v, "threaded") ? P_THREADED
+                      : !strcmp(v, "ws") ? P_WS : P_LINE;
         else if (!strcmp(a, "--mode"))
             opt_mode = !strcmp(v, "idle") ? M_IDLE : !strcmp(v, "connect") ? M_CONNECT : M_FANOUT;
         else if (!strcmp(a, "--clients")) opt_clients = atoi(v);

@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-COLOURS = {"ours": "tab:blue", "ours-irc": "tab:purple", "threaded": "tab:orange", "inspircd": "tab:green"}
+COLOURS = {"ours": "tab:blue", "ours-irc": "tab:purple", "ours-ws": "tab:cyan", "threaded": "tab:orange",
+           "inspircd": "tab:green"}
 
 
 def _series(points: list[dict[str, Any]], server: str, metric: str) -> tuple[list[int], list[float], list[float],

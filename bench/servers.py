@@ -7,6 +7,8 @@ by the caller in a ``finally``:
   needs more than the default allows, a larger ``--max-clients``.
 - L{OurIrcServer}: the same ``twistd -n chat`` with its IRC door open (``--irc``); the load
   generator speaks IRC to that door.
+- L{OurWebServer}: the same ``twistd -n chat`` with its web site open (``--web``, instead of
+  ``--no-web``); the load generator speaks the JSON protocol over a WebSocket to its ``/ws``.
 - L{ThreadedServer}: ``bench/baselines/threaded.py``, the origin's design.
 - L{InspircdServer}: InspIRCd (when installed), with a configuration written by the bench that
   lifts its flood limits, listens on 127.0.0.1 only and does no DNS or ident lookups.
@@ -84,7 +86,7 @@ class Server:
     """A server process under test: started by L{start}, always stopped with L{stop}."""
 
     name = ""
-    protocol = ""  # what the load generator speaks to it: line, threaded or irc
+    protocol = ""  # what the load generator speaks to it: line, threaded, irc or ws
 
     def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
@@ -175,7 +177,7 @@ class OurServer(Server):
     name = "ours"
     protocol = "line"
     listening = re.compile(r"chat server listening on 127\.0\.0\.1:(\d+)")
-    doors: tuple[str, ...] = ()  # options that open further doors (the line door is always open)
+    doors: tuple[str, ...] = ("--no-web",)  # options that open further doors (the line door is always open)
 
     def __init__(self, db_path: Path | None = None) -> None:
         super().__init__()
@@ -186,7 +188,7 @@ class OurServer(Server):
         db = self.db_path or workdir / "chat.sqlite3"
         command = twistd_command() + [
             "-n", "--pidfile=", "--logfile", str(workdir / "twistd.log"), "chat",
-            "--port", "tcp:0:interface=127.0.0.1", "--no-web", *self.doors, "--db", str(db), "--rate", "0",
+            "--port", "tcp:0:interface=127.0.0.1", *self.doors, "--db", str(db), "--rate", "0",
         ]
         if clients + 100 > OUR_DEFAULT_MAX_CLIENTS:
             command += ["--max-clients", str(clients + 100)]
@@ -216,7 +218,20 @@ class OurIrcServer(OurServer):
     name = "ours-irc"
     protocol = "irc"
     listening = re.compile(r"chat IRC listening on 127\.0\.0\.1:(\d+)")
-    doors = ("--irc", "tcp:0:interface=127.0.0.1")
+    doors = ("--no-web", "--irc", "tcp:0:interface=127.0.0.1")
+
+
+class OurWebServer(OurServer):
+    """
+    L{OurServer} with its web site on 127.0.0.1 port 0 instead of ``--no-web`` (``--web``, flood
+    control off there too by the same ``--rate 0``); the load generator opens WebSockets to its
+    ``/ws`` and speaks the JSON protocol (docs/websocket.md).
+    """
+
+    name = "ours-ws"
+    protocol = "ws"
+    listening = re.compile(r"chat web listening on 127\.0\.0\.1:(\d+)")
+    doors = ("--web", "tcp:0:interface=127.0.0.1")
 
 
 class ThreadedServer(Server):
@@ -327,10 +342,11 @@ class InspircdServer(Server):
 
 
 SERVERS: dict[str, type[Server]] = {
-    "ours": OurServer, "ours-irc": OurIrcServer, "threaded": ThreadedServer, "inspircd": InspircdServer,
+    "ours": OurServer, "ours-irc": OurIrcServer, "ours-ws": OurWebServer, "threaded": ThreadedServer,
+    "inspircd": InspircdServer,
 }
 #: Our own servers (the same twistd, reached through different doors): their runs record the command.
-OURS = ("ours", "ours-irc")
+OURS = ("ours", "ours-irc", "ours-ws")
 
 
 def available(name: str) -> str | None:

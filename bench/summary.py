@@ -1,7 +1,8 @@
 """
 Summaries of repeated runs: medians per server, and ratios ours/peer taken pair by pair (the
 runs of one round were made back to back, so each ratio compares runs under the same conditions);
-when our IRC door ran too, ratios ours-irc/peer as well (ours-irc/ours: IRC door / line door).
+when our IRC or WebSocket door ran too, ratios ours-irc/peer or ours-ws/peer as well (ours-irc/ours:
+IRC door / line door; ours-ws/ours: WebSocket door / line door).
 """
 
 from __future__ import annotations

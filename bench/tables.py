@@ -1,7 +1,8 @@
 """
 Markdown tables of a results file, as pasted into docs/performance.md: ``python -m bench tables
 RESULTS.json``. Figures are the medians over the rounds; ratios are ours/peer, the median of the
-per-round ratios (and, when our IRC door ran, ours-irc/peer in two more fan-out columns).
+per-round ratios (and, when our IRC or WebSocket door ran, ours-irc/peer or ours-ws/peer in more
+columns).
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ def _ratio(summary: dict[str, Any], peer: str, metric: str, reference: str = "ou
     return f"**{ratio['median']:.2f}** ({pairs})"
 
 
+#: Our other doors: when one ran, the tables add its ratios to every other server.
+DOORS = ("ours-irc", "ours-ws")
+
+
 def fanout_table(points: list[dict[str, Any]], servers: list[str]) -> str:
     """One row per point and server: lines/s, latency, lost/reordered, CPU, and the ratios."""
-    irc = "ours-irc" in servers
+    doors = [door for door in DOORS if door in servers]
     rows = [("| C / S | server | delivered lines/s | p50 ms | p99 ms | max ms | lost | reordered "
              "| server CPU | loadgen CPU | ours/peer lines/s | ours/peer p99 |"
-             + (" ours-irc/peer lines/s | ours-irc/peer p99 |" if irc else "")),
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|" + ("---|---|" if irc else "")]
+             + "".join(f" {door}/peer lines/s | {door}/peer p99 |" for door in doors)),
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|" + "---|---|" * len(doors)]
     for point in points:
         summary = point["summary"]
         for server in servers:
@@ -47,16 +52,18 @@ def fanout_table(points: list[dict[str, Any]], servers: list[str]) -> str:
                 f"| {lost} | {reordered} | {_num(m.get('server_cpu_pct'))} % | {_num(m.get('loadgen_cpu_pct'))} % "
                 f"| {'' if server == 'ours' else _ratio(summary, server, 'delivered_per_s')} "
                 f"| {'' if server == 'ours' else _ratio(summary, server, 'p99_ms')} |"
-                + (f" {'' if server == 'ours-irc' else _ratio(summary, server, 'delivered_per_s', 'ours-irc')} "
-                   f"| {'' if server == 'ours-irc' else _ratio(summary, server, 'p99_ms', 'ours-irc')} |"
-                   if irc else ""))
+                + "".join(f" {'' if server == door else _ratio(summary, server, 'delivered_per_s', door)} "
+                          f"| {'' if server == door else _ratio(summary, server, 'p99_ms', door)} |"
+                          for door in doors))
     return "\n".join(rows)
 
 
 def idle_table(points: list[dict[str, Any]], servers: list[str]) -> str:
     """RSS per idle connection."""
-    rows = ["| N | server | RSS per connection | RSS before | RSS after | login of all N | ours/peer |",
-            "|---:|---|---:|---:|---:|---:|---|"]
+    doors = [door for door in DOORS if door in servers]
+    rows = ["| N | server | RSS per connection | RSS before | RSS after | login of all N | ours/peer |"
+            + "".join(f" {door}/peer |" for door in doors),
+            "|---:|---|---:|---:|---:|---:|---|" + "---|" * len(doors)]
     for point in points:
         summary = point["summary"]
         for server in servers:
@@ -65,7 +72,9 @@ def idle_table(points: list[dict[str, Any]], servers: list[str]) -> str:
                 f"| {point['clients']} | {server} | {_num(m.get('rss_per_conn_kib'), 2)} KiB "
                 f"| {_num(m.get('rss_before_kib'))} KiB | {_num(m.get('rss_after_kib'))} KiB "
                 f"| {_num(m.get('login_s'), 1)} s "
-                f"| {'' if server == 'ours' else _ratio(summary, server, 'rss_per_conn_kib')} |")
+                f"| {'' if server == 'ours' else _ratio(summary, server, 'rss_per_conn_kib')} |"
+                + "".join(f" {'' if server == door else _ratio(summary, server, 'rss_per_conn_kib', door)} |"
+                          for door in doors))
     return "\n".join(rows)
 
 

@@ -1,6 +1,7 @@
 """
 A seconds-long smoke of the benchmark (``python -m bench run --quick``) against our server only
-(and one fanout through its IRC door, ``ours-irc``): each scenario runs at tiny sizes and reports
+(and one fanout through its IRC door, ``ours-irc``, and one fanout and idle run through its
+WebSocket door, ``ours-ws``): each scenario runs at tiny sizes and reports
 sane JSON with nothing lost or reordered. It checks that the benchmark keeps working; it never
 asserts on a speed.
 """
@@ -99,6 +100,29 @@ def test_irc_door_fanout_delivers_everything_in_order() -> None:
     assert run["lost"] == 0 and run["reordered"] == 0 and run["gaps"] == 0
     assert run["server_log_errors"] == 0 and run["error_lines"] == 0
     assert "--irc tcp:0:interface=127.0.0.1" in run["server_command"] and "--rate 0" in run["server_command"]
+
+
+def test_websocket_door_fanout_and_idle() -> None:
+    """
+    The quick fanout through our WebSocket door (ours-ws: HTTP upgrade, masked frames, JSON):
+    every line to every client, in order; and the idle run keeps its WebSockets open.
+    """
+    out = io.StringIO()
+    with redirect_stdout(out):
+        status = cli.main(["run", "--quick", "--scenario", "fanout,idle", "--servers", "ours-ws"])
+    assert status == 0
+    report = json.loads(out.getvalue())
+    (point,) = report["fanout"]
+    (run,) = point["runs"]
+    assert run["ok"], run
+    assert run["sent"] > 0 and run["received"] == run["sent"] * 10
+    assert run["lost"] == 0 and run["reordered"] == 0 and run["gaps"] == 0
+    assert run["server_log_errors"] == 0 and run["error_lines"] == 0 and run["disconnected"] == 0
+    assert "--web tcp:0:interface=127.0.0.1" in run["server_command"] and "--no-web" not in run["server_command"]
+    (idle,) = report["idle"]
+    (run,) = idle["runs"]
+    assert run["ok"], run
+    assert run["still_connected"] == 20 and run["error_lines"] == 0 and run["rss_per_conn_kib"] is not None
 
 
 def test_threaded_baseline_broadcasts_to_everyone() -> None:
