@@ -564,8 +564,12 @@ class ChatWebSocketResource(WebSocketResource):
         # The HTTP channel is the transport's producer; the chat connection's output guard takes over.
         request.channel.transport.unregisterProducer()  # type: ignore[attr-defined]
         wire = _BoundedWire(handshake.connection, serverBootstrap, protocol)  # type: ignore[arg-type]
-        request.channel._protocolUpgradeForWebsockets(wire)
-        request.channel.transport.write(accept)
+        channel = request.channel
+        channel._protocolUpgradeForWebsockets(wire)
+        channel.transport.write(accept)  # type: ignore[union-attr]
+        # The channel no longer reads HTTP: let the upgrade request (its headers, its body
+        # buffer) go, rather than keep it for the life of the WebSocket.
+        channel.requests.remove(request)
         protocol.negotiationFinished()
         return NOT_DONE_YET
 
