@@ -1278,3 +1278,20 @@ def test_messages_cross_the_doors() -> None:
         f":{mask('carol')} PRIVMSG #lobby :hi alice",
         f":{mask('carol')} PRIVMSG alice :psst",
     ]
+
+
+def test_a_long_names_list_is_split_into_lines_that_fit() -> None:
+    """NAMES of a big room comes in several 353 lines of at most 510 bytes, every nickname once, in order."""
+    from datetime import timezone
+
+    from chat_twisted.model import WhoList
+    from chat_twisted.wire.irc_render import IrcView
+
+    view = IrcView(timezone.utc)
+    view.nick = "me"
+    nicks = tuple(f"user{number:04d}_{'x' * 20}" for number in range(300))
+    lines = view.render(WhoList("big", nicks))
+    names = [line for line in lines if " 353 " in line]
+    assert len(names) > 1 and all(len(line.encode()) <= 510 for line in names)
+    assert [nick for line in names for nick in line.split(" :", 1)[1].split()] == list(nicks)
+    assert lines[-1].endswith("366 me #big :End of /NAMES list")

@@ -276,12 +276,18 @@ class IrcView:
             away = set(event.away)
             return [self._who_line(name, nick, nick in away) for nick in event.nicks] + [
                 self.numeric("315", name, trailing="End of /WHO list")]
-        lines, names = [], list(event.nicks)
         head = self.numeric("353", "=", name, trailing="")
-        while names:
-            chunk: list[str] = []
-            while names and len((head + " ".join(chunk + names[:1])).encode("utf-8")) < MAX_LINE - 2:
-                chunk.append(names.pop(0))
+        room = MAX_LINE - 2 - len(head.encode("utf-8"))  # nicknames are ASCII: one byte a character
+        lines: list[str] = []
+        chunk: list[str] = []
+        used = 0
+        for nick in event.nicks:  # one pass: a line is full when the next nickname would not fit
+            if chunk and used + 1 + len(nick) > room:
+                lines.append(head + " ".join(chunk))
+                chunk, used = [], 0
+            used += len(nick) + (1 if chunk else 0)
+            chunk.append(nick)
+        if chunk:
             lines.append(head + " ".join(chunk))
         return lines + [self.numeric("366", name, trailing="End of /NAMES list")]
 
