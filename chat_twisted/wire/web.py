@@ -193,6 +193,10 @@ class DoorMessage(Event):
     body: Json
 
 
+#: What a message that is not JSON parses to (parsed once, on arrival, for its cost and its turn).
+_NOT_JSON = object()
+
+
 def _is_change(request: rq.Request) -> bool:
     """Whether C{request} changes something rather than asks (a topic with a text sets it)."""
     return isinstance(request, rq.Topic) and request.text is not None
@@ -285,7 +289,11 @@ class WebChatProtocol:
         if self._closing:
             return
         size = len(message.encode("utf-8"))
-        self._input.push(size, self._cost(message), lambda: self._handle(message))
+        try:
+            request: Any = json.loads(message)
+        except ValueError:
+            request = _NOT_JSON
+        self._input.push(size, self._cost(request), lambda: self._handle(request))
 
     def bytesMessageReceived(self, data: bytes | bytearray) -> None:
         """Binary messages are not part of the protocol: close (1003)."""
@@ -309,20 +317,16 @@ class WebChatProtocol:
     # --- requests ----------------------------------------------------------------------------
 
     @staticmethod
-    def _cost(message: str) -> float:
-        try:
-            kind = json.loads(message).get("type")
-        except (ValueError, AttributeError):
-            return 1.0
+    def _cost(request: Any) -> float:
+        kind = request.get("type") if isinstance(request, dict) else None
         entry = REQUESTS.get(kind) if isinstance(kind, str) else None
         return entry.cost if entry is not None else 1.0
 
-    def _handle(self, message: str) -> Deferred[Any] | None:
+    def _handle(self, request: Any) -> Deferred[Any] | None:
+        """Do one parsed request (or answer why it is not one), in its turn."""
         if self.session is None or self.session.closed:
             return None
-        try:
-            request = json.loads(message)
-        except ValueError:
+        if request is _NOT_JSON:
             self._refuse(BadRequest("not JSON"), None)
             return None
         if not isinstance(request, dict):
