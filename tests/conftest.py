@@ -1,7 +1,8 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and where the garbage collector may run."""
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import shutil
@@ -12,6 +13,31 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from tests.e2e import VirtualDisplay
+
+#: Tests between two collections of cyclic garbage (see L{pytest_runtest_teardown}).
+_COLLECT_EVERY = 20
+_tests_since_collection = 0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """
+    Collect cyclic garbage only on the main thread, between tests. A CI run aborted ("Fatal
+    Python error: Aborted", "Garbage-collecting") when a collection started inside an adbapi
+    worker thread (the PostgreSQL store's, in psycopg's connect) and finalised objects made on
+    the main thread: pytest-twisted runs the reactor in a greenlet, and a greenlet must not be
+    finalised from another thread. The server itself runs no greenlets, so this is the tests'
+    own concern.
+    """
+    gc.disable()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Every few tests, collect cyclic garbage here, on the main thread."""
+    global _tests_since_collection
+    _tests_since_collection += 1
+    if _tests_since_collection >= _COLLECT_EVERY or nextitem is None:
+        _tests_since_collection = 0
+        gc.collect()
 
 
 @pytest.fixture(scope="session")
