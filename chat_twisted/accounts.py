@@ -119,6 +119,11 @@ class Accounts:
         account = await self._store.get_account(nick_key)
         if account is None:
             raise NotRegistered(nick)
+        return await self._verify(account, nick_key, nick, password, address)
+
+    async def _verify(self, account: Account, nick_key: str, nick: str, password: str, address: str) -> Account:
+        """Check C{password} against C{account} (its back-offs already passed), counting the outcome."""
+        address_key, pair_key = self._keys(nick_key, address)
         try:
             right = await self._hasher.verify(account.password_hash, password)
         except Busy:
@@ -147,7 +152,9 @@ class Accounts:
             self._backoff.failed(address_key)
             raise
         account = await self._store.get_account(nick_key)
-        await self.check(nick_key, account.nick if account else nick_key, old, address)
+        if account is None:
+            raise NotRegistered(nick_key)
+        await self._verify(account, nick_key, account.nick, old, address)
         try:
             password_hash = await self._hasher.hash(new)
         except Busy:

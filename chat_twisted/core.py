@@ -210,15 +210,13 @@ class ChatService(Service):
 
     def end(self, session: Session, reason: str, error: ChatError | None = None) -> None:
         """Close C{session} for C{reason}, after an L{ErrorReply} of C{error} if given."""
-        if error is not None:
-            self.delivery.to(session, ErrorReply(error))
-        self.disconnect(session, reason)
-        self.delivery.close(session)
+        self._close(session, reason, ErrorReply(error) if error is not None else None)
 
-    def _close(self, session: Session, reason: str, last: Event) -> None:
-        """Show C{session} C{last}, take it out of the chat for C{reason}, and close it."""
-        self.delivery.to(session, last)
-        self.disconnect(session, reason)
+    def _close(self, session: Session, reason: str, last: Event | None, logged_as: str | None = None) -> None:
+        """Show C{session} C{last} (if any), take it out of the chat for C{reason}, and close it."""
+        if last is not None:
+            self.delivery.to(session, last)
+        self.disconnect(session, reason, logged_as)
         self.delivery.close(session)
 
     def disconnect(self, session: Session, reason: str = CONNECTION_LOST, logged_as: str | None = None) -> None:
@@ -335,9 +333,7 @@ class ChatService(Service):
 
     def _quit(self, session: Session, request: rq.Quit) -> None:
         reason = sanitise(request.reason).strip() or "quit"
-        self.delivery.to(session, Goodbye(reason))
-        self.disconnect(session, reason, logged_as="quit")
-        self.delivery.close(session)
+        self._close(session, reason, Goodbye(reason), logged_as="quit")
 
 
 #: Each request's handler: the one table the core dispatches from.

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress, IPushProducer, IReactorTime, ITCPTransport
+from twisted.internet.interfaces import IAddress, IDelayedCall, IPushProducer, IReactorTime, ITCPTransport
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -147,6 +147,50 @@ class InputQueue:
         self._run()
 
 
+class Pinger:
+    """
+    Keeps watch on a silent connection: after C{interval} seconds without L{alive}, C{ping}s it;
+    if nothing comes within C{timeout} more, C{expire}s it. Owns only its timer.
+    """
+
+    __slots__ = ("_clock", "_interval", "_timeout", "_ping", "_expire", "_timer", "_pinged")
+
+    def __init__(self, clock: IReactorTime, interval: float, timeout: float,
+                 ping: Callable[[], None], expire: Callable[[], None]) -> None:
+        self._clock = clock
+        self._interval = interval
+        self._timeout = timeout
+        self._ping = ping
+        self._expire = expire
+        self._timer: IDelayedCall | None = None
+        self._pinged = False
+
+    def start(self) -> None:
+        """Start watching."""
+        self._timer = self._clock.callLater(self._interval, self._check)
+
+    def alive(self) -> None:
+        """The peer sent something: wait a whole interval again."""
+        self._pinged = False
+        if self._timer is not None and self._timer.active():
+            self._timer.reset(self._interval)
+
+    def stop(self) -> None:
+        """Stop watching (the connection is gone)."""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._pinged:
+            self._expire()
+            return
+        self._pinged = True
+        self._ping()
+        self._timer = self._clock.callLater(self._timeout, self._check)
+
+
 @implementer(IPushProducer)
 class _OutputGuard:
     """
@@ -182,7 +226,7 @@ class Output:
     bytes, C{too_slow} is called. Writes only to its own connection's transport.
 
     This one writes a byte stream; a door whose transport takes whole messages (a WebSocket)
-    subclasses it and overrides L{attach} and L{_write}.
+    subclasses it and overrides L{attach} and L{_send}.
     """
 
     __slots__ = ("transport", "_max_unsent", "_too_slow", "pending", "guard", "gone")
@@ -222,8 +266,12 @@ class Output:
     def _write(self, chunks: list[Any]) -> int:
         """Write C{chunks} to the transport in one write; return how many bytes that was."""
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self.transport.write(data)
+        self._send(data)
         return len(data)
+
+    def _send(self, data: bytes) -> None:
+        """Hand C{data} to the transport."""
+        self.transport.write(data)
 
 
 @implementer(IChatClient)
@@ -302,8 +350,7 @@ class GuardedLineReceiver(LineReceiver):
         """Set up the socket, log the connection and start its core session."""
         self.peer = describe_peer(self.transport.getPeer())
         log.info("connection from {peer}", peer=self.peer)
-        if ITCPTransport.providedBy(self.transport):
-            tune_tcp(self.transport)
+        tune_if_tcp(self.transport)
         self.output.attach(self.transport)
         self.session = self.start_session()
         if not self.session.closed:

@@ -98,8 +98,9 @@ class Publishing:
 
     def say(self, session: Session, room: Room, text: str, notice: bool = False) -> None:
         """Say C{text} in C{room}; text with nothing visible in it is dropped without a word."""
-        text = sanitise(text)
-        if not text.strip():
+        try:
+            text = _shown_text(text)
+        except EmptyText:
             return
         nick, account, when = session.nick, session.account, self._clock.seconds()
         assert nick is not None

@@ -8,7 +8,6 @@ not store messages (publishing does) and touches no transport.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 
 from chat_twisted.delivery import Delivery
 from chat_twisted.errors import AlreadyInRoom, NoSuchRoom, NotInRoom
@@ -159,10 +158,6 @@ class Rooms:
 
     def __len__(self) -> int:
         return len(self._rooms)
-
-    def all(self) -> Iterable[Room]:
-        """Every room in use."""
-        return self._rooms.values()
 
     def _remove(self, session: Session, room: Room) -> None:
         del room.members[session]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IAddress, IDelayedCall
+from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory, connectionDone
 from twisted.python.failure import Failure
 
@@ -28,10 +28,10 @@ from chat_twisted import errors
 from chat_twisted import requests as rq
 from chat_twisted.core import ChatService
 from chat_twisted.errors import ChatError
-from chat_twisted.guard import GuardedLineReceiver
+from chat_twisted.guard import GuardedLineReceiver, Pinger
 from chat_twisted.model import Action, Event, HistoryPoint, Joined, Left, Said, TopicChanged, UserQuit
 from chat_twisted.sessions import Session
-from chat_twisted.wire.irc_render import CAPABILITIES, CHATHISTORY_LIMIT, IrcView, channel
+from chat_twisted.wire.irc_render import CAPABILITIES, IrcView, channel
 from chat_twisted.wire.irc_syntax import MAX_CLIENT_TAGS, MAX_LINE, IrcMessage, line, parse_message
 
 #: Flood control for IRC clients: lines per second once the burst is spent, and the burst.
@@ -130,8 +130,8 @@ class IrcProtocol(GuardedLineReceiver):
         self._registering = False
         self._sasl: str | None = None  # the mechanism in progress
         self._sasl_buffer = ""
-        self._ping_timer: IDelayedCall | None = None
-        self._pinged = False
+        self._pinger = Pinger(factory.service.clock, factory.ping_interval, factory.ping_timeout,
+                              self._ping, self._ping_timed_out)
         self._modes: set[str] = set()
         self._queue = self.output.pending.append
 
@@ -139,7 +139,7 @@ class IrcProtocol(GuardedLineReceiver):
 
     def start_session(self) -> Session:
         """Start the core session and the timer that pings a silent client."""
-        self._schedule_ping(self.factory.ping_interval)
+        self._pinger.start()
         return self.factory.service.connect(self, self.peer, door="irc")
 
     def line_cost(self, text: str) -> float:
@@ -170,13 +170,10 @@ class IrcProtocol(GuardedLineReceiver):
         """Return C{event} as IRC lines for this client."""
         if isinstance(event, IrcReply):
             return _crlf(event.lines)
-        if type(event) in _SHARED:
-            return self.factory.encode_shared(event, self.view)
-        return _crlf(self.view.render(event))
+        return _crlf(self.view.render(event))  # shared events take deliver's cached path
 
     def handle_text(self, text: str) -> Deferred[Any] | None:
         """Act on one IRC line."""
-        self._pinged = False
         message = parse_message(text)
         if message is None:
             return None
@@ -197,8 +194,7 @@ class IrcProtocol(GuardedLineReceiver):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Stop pinging; tell the core the user is gone."""
-        if self._ping_timer is not None and self._ping_timer.active():
-            self._ping_timer.cancel()
+        self._pinger.stop()
         super().connectionLost(reason)
 
     # --- helpers -----------------------------------------------------------------------------
@@ -390,25 +386,17 @@ class IrcProtocol(GuardedLineReceiver):
     def irc_PONG(self, message: IrcMessage) -> None:
         """The client answered: nothing more to do (any line counts as life)."""
 
-    def _schedule_ping(self, delay: float) -> None:
-        self._ping_timer = self.factory.service.clock.callLater(delay, self._check_alive)
-
-    def _check_alive(self) -> None:
-        self._ping_timer = None
-        if self._pinged:
-            self.reply(line("", "ERROR", trailing=f"Closing link: {self.view.server} (Ping timeout)"))
-            self.refuse("ping timeout", None)
-            return
-        self._pinged = True
+    def _ping(self) -> None:
         self.reply(line("", "PING", trailing=self.view.server))
-        self._schedule_ping(self.factory.ping_timeout)
+
+    def _ping_timed_out(self) -> None:
+        self.reply(line("", "ERROR", trailing=f"Closing link: {self.view.server} (Ping timeout)"))
+        self.refuse("ping timeout", None)
 
     def dataReceived(self, data: bytes) -> None:
         """Any input shows the client is alive."""
         if data:
-            self._pinged = False
-            if self._ping_timer is not None and self._ping_timer.active():
-                self._ping_timer.reset(self.factory.ping_interval)
+            self._pinger.alive()
         super().dataReceived(data)
 
     def irc_QUIT(self, message: IrcMessage) -> Deferred[Any]:
@@ -621,7 +609,6 @@ class IrcProtocol(GuardedLineReceiver):
             self.reply(line(self.view.server, "FAIL", "CHATHISTORY", "INVALID_PARAMS", sub,
                             trailing="invalid message reference or limit"))
             return None
-        limit = min(limit, CHATHISTORY_LIMIT)
         request = {
             "LATEST": rq.ReadHistory(room, limit, after=point, newest=True),
             "BEFORE": rq.ReadHistory(room, limit, before=point),

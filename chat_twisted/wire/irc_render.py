@@ -48,6 +48,7 @@ from chat_twisted.model import (
     Welcome,
     WhoList,
 )
+from chat_twisted.publishing import MAX_HISTORY
 from chat_twisted.wire.irc_syntax import MAX_LINE, line, server_time, split_text, tag_section
 
 #: What the server calls itself, and the network, unless configured otherwise.
@@ -55,8 +56,8 @@ SERVER_NAME = "chat.twisted"
 NETWORK = "chat_twisted"
 #: The longest topic shown, in characters.
 TOPIC_LENGTH = 390
-#: Messages a CHATHISTORY request returns at most.
-CHATHISTORY_LIMIT = 500
+#: Messages a CHATHISTORY request returns at most: the core's limit on one history read.
+CHATHISTORY_LIMIT = MAX_HISTORY
 
 #: Every capability the door offers, with its value for CAP LS 302.
 CAPABILITIES: dict[str, str] = {

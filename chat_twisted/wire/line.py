@@ -127,7 +127,7 @@ class LineChatProtocol(GuardedLineReceiver):
             elif event.nick == self._nick:  # type: ignore[attr-defined]
                 return  # Left: this door's user moved to another room
         factory = self.factory
-        self._queue(factory._last_bytes if event is factory._last_event else factory.encode(event))
+        self._queue(factory._last_bytes if event is factory._last_event else self.encode(event))
 
     def encode(self, event: Event) -> bytes:
         """Return C{event} in the line protocol's form."""

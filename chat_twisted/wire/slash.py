@@ -19,8 +19,8 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from chat_twisted import requests as rq
-from chat_twisted.errors import AlreadyInRoom, ChatError, EmptyText, NickRegistered, NotLoggedIn
-from chat_twisted.model import LOBBY, ErrorReply, Event, check_name, name_key, sanitise
+from chat_twisted.errors import ChatError, EmptyText, NickRegistered, NotLoggedIn
+from chat_twisted.model import LOBBY, ErrorReply, Event, name_key, sanitise
 from chat_twisted.sessions import Session
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -267,9 +267,9 @@ class SlashSession:
 
     def cmd_msg(self, args: str) -> Deferred[Any]:
         words = args.split(None, 1)
-        if len(words) < 2 or not sanitise(words[1]).strip():
+        if len(words) < 2:
             raise Usage("/msg NICK TEXT")
-        return self.submit(rq.Tell(words[0], words[1]))
+        return self.submit(rq.Tell(words[0], words[1]), usage="/msg NICK TEXT")
 
     def cmd_me(self, args: str) -> Deferred[Any]:
         return self.submit(rq.Act(self.room, args), usage="/me TEXT")
@@ -283,12 +283,11 @@ class SlashSession:
         return self.move(LOBBY)
 
     def move(self, name: str) -> Deferred[Any]:
-        """Enter room C{name} and leave the one the user was in (this door's one-room habit)."""
-        check_name(name, "room name")
+        """
+        Enter room C{name} and leave the one the user was in (this door's one-room habit). The
+        core decides whether C{name} may be entered; only once it has been is the old one left.
+        """
         old = self.room
-        if name_key(name) == name_key(old):
-            raise AlreadyInRoom(old)
-        done = self.submit(rq.Join(name))
 
         def joined(_: object) -> Deferred[Any] | None:
             new = next((room.name for room in self.session.rooms.values() if room.key == name_key(name)), None)
@@ -296,7 +295,7 @@ class SlashSession:
                 return None
             return self.submit(rq.Part(old, f"moved to {new}"))
 
-        return done.addCallback(joined)
+        return self.session.submit(rq.Join(name)).addCallbacks(joined, self._failed, errbackArgs=(None,))
 
     def cmd_rooms(self, args: str) -> Deferred[Any]:
         return self.submit(rq.Rooms())

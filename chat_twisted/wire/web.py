@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import http, pages, static
@@ -41,7 +40,7 @@ from zope.interface import implementer
 from chat_twisted import requests as rq
 from chat_twisted.core import ChatService
 from chat_twisted.errors import ChatError, ExcessFlood, InputTooLong
-from chat_twisted.guard import InputQueue, Output, show_in_turn, tune_if_tcp
+from chat_twisted.guard import InputQueue, Output, Pinger, describe_peer, show_in_turn, tune_if_tcp
 from chat_twisted.interfaces import IChatClient
 from chat_twisted.limits import TokenBucket
 from chat_twisted.model import (
@@ -234,10 +233,9 @@ class MessageOutput(Output):
         self.transport = transport
         transport.attachProducer(self.guard)
 
-    def _write(self, chunks: list[Any]) -> int:
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    def _send(self, data: bytes) -> None:
+        """Hand frames made by L{text_frame} to the WebSocket, which writes them while it is open."""
         self.transport.send_frames(data)
-        return len(data)
 
 
 @implementer(IChatClient)
@@ -260,8 +258,9 @@ class WebChatProtocol:
         self._queue = self.output.pending.append
         self._answer_id: Any = None
         self._answer_type: type[Event] | None = None
-        self._ping_timer: IDelayedCall | None = None
-        self._pinged = False
+        self._pinger = Pinger(clock, factory.ping_interval, factory.ping_timeout,
+                              lambda: self.transport.ping(b"chat_twisted"),
+                              lambda: self._end("ping timeout", None, CLOSE_GOING_AWAY))
         self._closing = False
         self._close_code = CLOSE_NORMAL
         self.close_reason = CONNECTION_LOST
@@ -281,7 +280,7 @@ class WebChatProtocol:
         if not self.session.closed:
             self.show(DoorMessage({"type": "hello", "version": PROTOCOL_VERSION, "server": "chat_twisted",
                                    "max_text": MAX_TEXT, "max_message": MAX_MESSAGE}))
-        self._ping_timer = self.factory.service.clock.callLater(self.factory.ping_interval, self._check_alive)
+        self._pinger.start()
 
     def textMessageReceived(self, message: str) -> None:
         """Queue one JSON request for its turn."""
@@ -309,8 +308,7 @@ class WebChatProtocol:
         log.info("WebSocket {peer} disconnected ({reason})", peer=self.peer, reason=self.close_reason)
         self.output.gone = True
         self._input.stop()
-        if self._ping_timer is not None and self._ping_timer.active():
-            self._ping_timer.cancel()
+        self._pinger.stop()
         if self.session is not None:
             self.session.disconnected(self.close_reason)
 
@@ -434,18 +432,7 @@ class WebChatProtocol:
         self.transport.transport.abortConnection()
 
     def _alive(self) -> None:
-        self._pinged = False
-        if self._ping_timer is not None and self._ping_timer.active():
-            self._ping_timer.reset(self.factory.ping_interval)
-
-    def _check_alive(self) -> None:
-        self._ping_timer = None
-        if self._pinged:
-            self._end("ping timeout", None, CLOSE_GOING_AWAY)
-            return
-        self._pinged = True
-        self.transport.ping(b"chat_twisted")
-        self._ping_timer = self.factory.service.clock.callLater(self.factory.ping_timeout, self._check_alive)
+        self._pinger.alive()
 
 
 def _json(body: Json) -> str:
@@ -490,10 +477,7 @@ class WebChatFactory:
 
     def buildProtocol(self, request: Request) -> WebChatProtocol:
         """A protocol for the WebSocket that C{request} opens."""
-        address = request.getClientAddress()
-        host = getattr(address, "host", None)
-        peer = f"{host}:{address.port}" if host is not None else str(address)  # type: ignore[attr-defined]
-        return WebChatProtocol(self, peer)
+        return WebChatProtocol(self, describe_peer(request.getClientAddress()))
 
 
 class _BoundedWire(_WebSocketWireProtocol[WebChatProtocol]):
