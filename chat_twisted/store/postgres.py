@@ -36,7 +36,9 @@ from zope.interface import implementer
 
 from chat_twisted.interfaces import IChatStore
 from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage, StoredRoom
+from chat_twisted.store import sqlite as _sqlite
 from chat_twisted.store.search import fold, search_words
+from chat_twisted.store.sqlite import history_bound
 
 log = Logger()
 
@@ -199,15 +201,6 @@ def room_topics_txn(cursor: Cursor) -> dict[str, str]:
     return dict(cursor.fetchall())
 
 
-def _bound(point: HistoryPoint | None, operator: str) -> tuple[str, tuple[float, ...]]:
-    """The SQL condition (and its parameter) for messages on one side of C{point}."""
-    if point is None:
-        return "", ()
-    if point.id is not None:
-        return f" AND id {operator} %s", (point.id,)
-    return f" AND sent_at {operator} %s", (point.when,)  # type: ignore[return-value]
-
-
 def _stored(row: Sequence[Any]) -> StoredMessage:
     room, kind, sender, body, sent_at, id = row
     return StoredMessage(room, kind, sender, body, sent_at, int(id))
@@ -222,8 +215,8 @@ def find_messages_txn(
     newest: bool = False,
 ) -> list[StoredMessage]:
     """Return at most C{limit} messages of a room between the bounds, oldest first (see L{IChatStore})."""
-    after_sql, after_args = _bound(after, ">")
-    before_sql, before_args = _bound(before, "<")
+    after_sql, after_args = history_bound(after, ">", "%s")
+    before_sql, before_args = history_bound(before, "<", "%s")
     cursor.execute(
         "SELECT room, kind, sender, body, sent_at, id FROM messages"
         f" WHERE room_key = %s{after_sql}{before_sql} ORDER BY id {'DESC' if newest else 'ASC'} LIMIT %s",
@@ -306,50 +299,35 @@ def take_offline_txn(cursor: Cursor, recipient_key: str) -> list[OfflineMessage]
     return [OfflineMessage(*row[1:]) for row in sorted(cursor.fetchall())]
 
 
-def room_keys_txn(cursor: Cursor) -> list[str]:
-    """
-    Return the key of every room that has messages. It skips from one room to the next through
-    the room index (a recursive query), so it costs a few steps per room, not a scan.
-    """
-    cursor.execute(
-        "WITH RECURSIVE rooms (key) AS ("
-        " SELECT MIN(room_key) FROM messages"
-        " UNION ALL SELECT (SELECT MIN(room_key) FROM messages WHERE room_key > rooms.key)"
-        " FROM rooms WHERE rooms.key IS NOT NULL)"
-        " SELECT key FROM rooms WHERE key IS NOT NULL"
-    )
-    return [row[0] for row in cursor.fetchall()]
+class _QmarkCursor:
+    """A psycopg cursor that takes SQLite's C{?} placeholders, so SQL shared with the SQLite store runs here."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: Cursor) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        """Run C{sql}, its C{?} placeholders made C{%s}."""
+        return self._cursor.execute(sql.replace("?", "%s"), parameters)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
 
 
-def due_messages_txn(cursor: Cursor, older_than: float | None, keep_per_room: int | None, batch: int) -> list[int]:
-    """
-    Return the ids of at most C{batch} messages due for pruning (see L{IChatStore.prune_messages}),
-    smallest first. Every query walks an index: the time index for C{older_than}; for
-    C{keep_per_room}, per room the room index from its newest message back to the first one
-    beyond the limit, then on from there.
-    """
-    if batch <= 0:
-        return []
-    due: set[int] = set()
-    if older_than is not None:
-        cursor.execute(
-            "SELECT id FROM messages WHERE sent_at < %s ORDER BY sent_at, id LIMIT %s", (older_than, batch)
-        )
-        due.update(int(row[0]) for row in cursor.fetchall())
-    if keep_per_room is not None:
-        for room_key in room_keys_txn(cursor):
-            cursor.execute(
-                "SELECT id FROM messages WHERE room_key = %s ORDER BY id DESC LIMIT 1 OFFSET %s",
-                (room_key, max(keep_per_room, 0)),
-            )
-            row = cursor.fetchone()
-            if row is not None:
-                cursor.execute(
-                    "SELECT id FROM messages WHERE room_key = %s AND id <= %s ORDER BY id LIMIT %s",
-                    (room_key, row[0], batch),
-                )
-                due.update(int(found[0]) for found in cursor.fetchall())
-    return sorted(due)[:batch]
+def _shared(function: Callable[..., T]) -> Callable[..., T]:
+    """One of the SQLite store's C{_txn} functions, whose SQL is standard, run on a psycopg cursor."""
+
+    def run(cursor: Cursor, *args: Any) -> T:
+        return function(_QmarkCursor(cursor), *args)
+
+    run.__name__, run.__doc__ = function.__name__, function.__doc__
+    return run
+
+
+due_messages_txn = _shared(_sqlite.due_messages_txn)
+expire_offline_txn = _shared(_sqlite.expire_offline_txn)
+delete_account_txn = _shared(_sqlite.delete_account_txn)
 
 
 def prune_messages_txn(cursor: Cursor, older_than: float | None, keep_per_room: int | None, batch: int) -> int:
@@ -364,23 +342,10 @@ def prune_messages_txn(cursor: Cursor, older_than: float | None, keep_per_room: 
     return int(cursor.rowcount)
 
 
-def expire_offline_txn(cursor: Cursor, older_than: float) -> int:
-    """Delete the offline messages sent before C{older_than}; return how many."""
-    cursor.execute("DELETE FROM offline_messages WHERE sent_at < %s", (older_than,))
-    return int(cursor.rowcount)
-
-
 def list_accounts_txn(cursor: Cursor) -> list[Account]:
     """Return every account, in the order of their keys (by code point, as the other stores do)."""
     cursor.execute('SELECT nick, password_hash, created_at FROM accounts ORDER BY nick_key COLLATE "C"')
     return [Account(*row) for row in cursor.fetchall()]
-
-
-def delete_account_txn(cursor: Cursor, nick_key: str) -> bool:
-    """Delete an account and the offline messages waiting for it; return whether the account existed."""
-    cursor.execute("DELETE FROM offline_messages WHERE recipient_key = %s", (nick_key,))
-    cursor.execute("DELETE FROM accounts WHERE nick_key = %s", (nick_key,))
-    return bool(cursor.rowcount == 1)
 
 
 def room_summaries_txn(cursor: Cursor) -> list[StoredRoom]:

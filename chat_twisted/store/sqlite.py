@@ -137,13 +137,16 @@ def room_topics_txn(cursor: Cursor) -> dict[str, str]:
     return dict(cursor.fetchall())
 
 
-def _bound(point: HistoryPoint | None, operator: str) -> tuple[str, tuple[float, ...]]:
-    """The SQL condition (and its parameter) for messages on one side of C{point}."""
+def history_bound(point: HistoryPoint | None, operator: str, mark: str = "?") -> tuple[str, tuple[float, ...]]:
+    """
+    The SQL condition (and its parameter) for messages on one side of C{point}, with C{mark} as
+    the parameter placeholder (the PostgreSQL store passes its own).
+    """
     if point is None:
         return "", ()
     if point.id is not None:
-        return f" AND id {operator} ?", (point.id,)
-    return f" AND sent_at {operator} ?", (point.when,)  # type: ignore[return-value]
+        return f" AND id {operator} {mark}", (point.id,)
+    return f" AND sent_at {operator} {mark}", (point.when,)  # type: ignore[return-value]
 
 
 def find_messages_txn(
@@ -155,8 +158,8 @@ def find_messages_txn(
     newest: bool = False,
 ) -> list[StoredMessage]:
     """Return at most C{limit} messages of a room between the bounds, oldest first (see L{IChatStore})."""
-    after_sql, after_args = _bound(after, ">")
-    before_sql, before_args = _bound(before, "<")
+    after_sql, after_args = history_bound(after, ">")
+    before_sql, before_args = history_bound(before, "<")
     cursor.execute(
         "SELECT room, kind, sender, body, sent_at, id FROM messages"
         f" WHERE room_key = ?{after_sql}{before_sql} ORDER BY id {'DESC' if newest else 'ASC'} LIMIT ?",
