@@ -50,7 +50,7 @@ from chat_twisted.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, chec
 from chat_twisted.errors import PasswordRule
 from chat_twisted.model import name_key
 from chat_twisted.passwords import PasswordHasher
-from chat_twisted.retention import DAY, DEFAULT_BATCH
+from chat_twisted.retention import DEFAULT_BATCH, RetentionSettings
 from chat_twisted.store import postgres as postgres_sql
 from chat_twisted.store import sqlite as sqlite_sql
 from chat_twisted.store.postgres import is_postgres_url, redacted
@@ -89,17 +89,42 @@ class Database:
     description: str
     version: int
 
+    connection: Any
+    #: The query that lists the database's tables.
+    TABLES_SQL = ""
+
     def run(self, txn: Callable[..., T], *args: Any) -> T:
         """Run C{txn(cursor, *args)} in one transaction, commit, and return its result."""
+        try:
+            try:
+                result = txn(self.connection.cursor(), *args)
+                self.connection.commit()
+                return result
+            except BaseException:
+                self.connection.rollback()
+                raise
+        except Exception as error:
+            translated = self._translate(error)
+            if translated is None:
+                raise
+            raise translated from None
+
+    def _translate(self, error: Exception) -> AdminError | None:
+        """The one-line error the user is shown for a database error (None: not a database error)."""
         raise NotImplementedError
 
     def close(self) -> None:
         """Close the connection."""
-        raise NotImplementedError
+        self.connection.close()
 
     def tables(self) -> set[str]:
         """Return the names of the database's tables."""
-        raise NotImplementedError
+
+        def names(cursor: Any) -> set[str]:
+            cursor.execute(self.TABLES_SQL)
+            return {row[0] for row in cursor.fetchall()}
+
+        return self.run(names)
 
     def check_schema(self, current: bool = True) -> None:
         """
@@ -146,35 +171,20 @@ class SqliteDatabase(Database):
         except sqlite3.Error as error:
             raise AdminError(f"cannot open {path}: {error}") from None
 
-    def run(self, txn: Callable[..., T], *args: Any) -> T:
-        try:
-            try:
-                result = txn(self.connection.cursor(), *args)
-                self.connection.commit()
-                return result
-            except BaseException:
-                self.connection.rollback()
-                raise
-        except sqlite3.OperationalError as error:
+    TABLES_SQL = "SELECT name FROM sqlite_master WHERE type = 'table'"
+
+    def _translate(self, error: Exception) -> AdminError | None:
+        if isinstance(error, sqlite3.OperationalError):
             if "locked" in str(error) or "busy" in str(error):
-                raise AdminError(
+                return AdminError(
                     f"{self.description} is in use: another connection kept it locked for over {BUSY_TIMEOUT:g}"
                     " seconds (the server's own writes take milliseconds); try again, and check that nothing"
                     " else holds a transaction open on it"
-                ) from None
-            raise AdminError(f"{self.description}: {error}") from None
-        except sqlite3.DatabaseError as error:  # "file is not a database", and other damage
-            raise AdminError(f"{self.description} is not a SQLite database, or is damaged ({error})") from None
-
-    def close(self) -> None:
-        self.connection.close()
-
-    def tables(self) -> set[str]:
-        def names(cursor: Any) -> set[str]:
-            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            return {row[0] for row in cursor.fetchall()}
-
-        return self.run(names)
+                )
+            return AdminError(f"{self.description}: {error}")
+        if isinstance(error, sqlite3.DatabaseError):  # "file is not a database", and other damage
+            return AdminError(f"{self.description} is not a SQLite database, or is damaged ({error})")
+        return None
 
 
 class PostgresDatabase(Database):
@@ -198,34 +208,19 @@ class PostgresDatabase(Database):
         self.run(lambda cursor: cursor.execute("SELECT set_config('lock_timeout', %s, false)",
                                                (f"{int(BUSY_TIMEOUT * 1000)}ms",)))
 
-    def run(self, txn: Callable[..., T], *args: Any) -> T:
+    TABLES_SQL = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+
+    def _translate(self, error: Exception) -> AdminError | None:
         import psycopg
 
-        try:
-            try:
-                result = txn(self.connection.cursor(), *args)
-                self.connection.commit()
-                return result
-            except BaseException:
-                self.connection.rollback()
-                raise
-        except psycopg.errors.LockNotAvailable:
-            raise AdminError(
+        if isinstance(error, psycopg.errors.LockNotAvailable):
+            return AdminError(
                 f"{self.description} is in use: a lock this command needs was held for over {BUSY_TIMEOUT:g}"
                 " seconds; try again"
-            ) from None
-        except psycopg.Error as error:
-            raise AdminError(f"{self.description}: {_one_line(error)}") from None
-
-    def close(self) -> None:
-        self.connection.close()
-
-    def tables(self) -> set[str]:
-        def names(cursor: Any) -> set[str]:
-            cursor.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
-            return {row[0] for row in cursor.fetchall()}
-
-        return self.run(names)
+            )
+        if isinstance(error, psycopg.Error):
+            return AdminError(f"{self.description}: {_one_line(error)}")
+        return None
 
 
 def _one_line(error: BaseException) -> str:
@@ -374,17 +369,17 @@ def backup(database: Database, args: argparse.Namespace) -> int:
 def prune(database: Database, args: argparse.Namespace) -> int:
     """Delete what the retention options make due, now, as the server's retention service would."""
     now = time.time()
-    older_than = now - args.history_days * DAY if args.history_days else None
-    keep = args.history_max or None
+    settings = RetentionSettings.configured(args.history_days, args.history_max, args.offline_days)
+    older_than, offline_before = settings.history_cutoff(now), settings.offline_cutoff(now)
     pruned = 0
-    if older_than is not None or keep is not None:
+    if settings.prunes_history:
         while True:
-            deleted = database.run(database.sql.prune_messages_txn, older_than, keep, args.batch)
+            deleted = database.run(database.sql.prune_messages_txn, older_than, settings.history_max, args.batch)
             pruned += deleted
             if deleted < args.batch:
                 break
             time.sleep(PRUNE_PAUSE)
-    expired = database.run(database.sql.expire_offline_txn, now - args.offline_days * DAY) if args.offline_days else 0
+    expired = database.run(database.sql.expire_offline_txn, offline_before) if offline_before is not None else 0
     print(f"pruned {pruned} room messages, expired {expired} offline messages")
     return OK
 

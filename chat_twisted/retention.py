@@ -54,6 +54,14 @@ class RetentionSettings:
         """The settings the server's options ask for, where 0 turns a rule off."""
         return cls(history_days or None, history_max or None, offline_days or None)
 
+    def history_cutoff(self, now: float) -> float | None:
+        """The time before which room messages are due at C{now} (None: no age rule)."""
+        return now - self.history_days * DAY if self.history_days is not None else None
+
+    def offline_cutoff(self, now: float) -> float | None:
+        """The time before which offline messages expire at C{now} (None: never)."""
+        return now - self.offline_days * DAY if self.offline_days is not None else None
+
     @property
     def prunes_history(self) -> bool:
         """Whether room history is pruned at all."""
@@ -146,7 +154,7 @@ class RetentionService(Service):
         now = self._clock.seconds()
         settings = self.settings
         if settings.prunes_history:
-            older_than = now - settings.history_days * DAY if settings.history_days is not None else None
+            older_than = settings.history_cutoff(now)
             try:
                 while True:
                     deleted = await self._store.prune_messages(older_than, settings.history_max, settings.batch)
@@ -156,9 +164,10 @@ class RetentionService(Service):
                     await deferLater(self._clock, 0)  # let the reactor, and chat's requests, have a turn
             except Exception:
                 log.failure("retention: pruning room messages failed after {count}", count=pruned)
-        if settings.offline_days is not None and self.running:
+        offline_before = settings.offline_cutoff(now)
+        if offline_before is not None and self.running:
             try:
-                expired = await self._store.expire_offline(now - settings.offline_days * DAY)
+                expired = await self._store.expire_offline(offline_before)
             except Exception:
                 log.failure("retention: expiring offline messages failed")
         if pruned:
