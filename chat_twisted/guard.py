@@ -41,6 +41,15 @@ KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 60, 10, 6
 #: dropped (about two minutes, like keepalive, instead of the kernel's fifteen of retransmissions).
 USER_TIMEOUT_MS = 120_000
 
+#: Flood control, unless configured otherwise: requests per second once the burst is spent (0:
+#: off), and the burst; the same for every door.
+DEFAULT_RATE = 5.0
+DEFAULT_BURST = 10
+#: Unprocessed input a flooding connection may pile up before it is disconnected, in bytes.
+DEFAULT_MAX_INPUT = 32 * 1024
+#: Unsent output a connection that stopped reading may pile up before it is dropped, in bytes.
+DEFAULT_MAX_OUTPUT = 1024 * 1024
+
 # The first line of an HTTP request, sent to a chat port by a browser or a stray tool.
 _HTTP_REQUEST = re.compile(rb"[A-Z]{3,7} \S+ HTTP/\d")
 # The first bytes of a TLS handshake record (ClientHello), sent by a client that expects TLS.

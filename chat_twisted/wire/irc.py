@@ -28,15 +28,19 @@ from chat_twisted import errors
 from chat_twisted import requests as rq
 from chat_twisted.core import ChatService
 from chat_twisted.errors import ChatError
-from chat_twisted.guard import GuardedLineReceiver, Pinger
+from chat_twisted.guard import (
+    DEFAULT_BURST,
+    DEFAULT_MAX_INPUT,
+    DEFAULT_MAX_OUTPUT,
+    DEFAULT_RATE,
+    GuardedLineReceiver,
+    Pinger,
+)
 from chat_twisted.model import Action, Event, HistoryPoint, Joined, Left, Said, TopicChanged, UserQuit
 from chat_twisted.sessions import Session
 from chat_twisted.wire.irc_render import CAPABILITIES, IrcView, channel
 from chat_twisted.wire.irc_syntax import MAX_CLIENT_TAGS, MAX_LINE, IrcMessage, line, parse_message
 
-#: Flood control for IRC clients: lines per second once the burst is spent, and the burst.
-DEFAULT_RATE = 5.0
-DEFAULT_BURST = 10
 #: Seconds of silence before the server pings a client, and then before it gives up on it.
 PING_INTERVAL = 90.0
 PING_TIMEOUT = 60.0
@@ -63,8 +67,8 @@ class IrcFactory(Factory):
         service: ChatService,
         rate: float = DEFAULT_RATE,
         burst: int = DEFAULT_BURST,
-        max_input: int = 32 * 1024,
-        max_output: int = 1024 * 1024,
+        max_input: int = DEFAULT_MAX_INPUT,
+        max_output: int = DEFAULT_MAX_OUTPUT,
         ping_interval: float = PING_INTERVAL,
         ping_timeout: float = PING_TIMEOUT,
     ) -> None:

@@ -16,23 +16,26 @@ from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
 
 from chat_twisted.core import ChatService
-from chat_twisted.guard import GuardedLineReceiver, describe_peer
+from chat_twisted.guard import (
+    DEFAULT_BURST,
+    DEFAULT_MAX_INPUT,
+    DEFAULT_MAX_OUTPUT,
+    DEFAULT_RATE,
+    GuardedLineReceiver,
+    describe_peer,
+)
 from chat_twisted.model import Event, Left, NickChanged, Welcome
 from chat_twisted.sessions import Session
 from chat_twisted.wire.slash import NickPrompt, SlashSession, line_cost
 from chat_twisted.wire.text import render
 
-__all__ = ["LineChatFactory", "LineChatProtocol", "describe_peer"]
+__all__ = [
+    "DEFAULT_BURST", "DEFAULT_MAX_INPUT", "DEFAULT_MAX_LINE", "DEFAULT_MAX_OUTPUT", "DEFAULT_RATE",
+    "LineChatFactory", "LineChatProtocol", "describe_peer",
+]
 
 #: The longest line a client may send, in bytes, without its line ending.
 DEFAULT_MAX_LINE = 4096
-#: Flood control: lines per second once the burst is spent (0: off), and the burst.
-DEFAULT_RATE = 5.0
-DEFAULT_BURST = 10
-#: Unprocessed input a flooding connection may pile up before it is disconnected, in bytes.
-DEFAULT_MAX_INPUT = 32 * 1024
-#: Unsent output a connection that stopped reading may pile up before it is dropped, in bytes.
-DEFAULT_MAX_OUTPUT = 1024 * 1024
 
 
 class LineChatFactory(Factory):

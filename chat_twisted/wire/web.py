@@ -40,7 +40,18 @@ from zope.interface import implementer
 from chat_twisted import requests as rq
 from chat_twisted.core import ChatService
 from chat_twisted.errors import ChatError, ExcessFlood, InputTooLong
-from chat_twisted.guard import InputQueue, Output, Pinger, describe_peer, show_in_turn, tune_if_tcp
+from chat_twisted.guard import (
+    DEFAULT_BURST,
+    DEFAULT_MAX_INPUT,
+    DEFAULT_MAX_OUTPUT,
+    DEFAULT_RATE,
+    InputQueue,
+    Output,
+    Pinger,
+    describe_peer,
+    show_in_turn,
+    tune_if_tcp,
+)
 from chat_twisted.interfaces import IChatClient
 from chat_twisted.limits import TokenBucket
 from chat_twisted.model import (
@@ -456,10 +467,10 @@ class WebChatFactory:
     def __init__(
         self,
         service: ChatService,
-        rate: float = 5.0,
-        burst: int = 10,
-        max_input: int = 32 * 1024,
-        max_output: int = 1024 * 1024,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
+        max_input: int = DEFAULT_MAX_INPUT,
+        max_output: int = DEFAULT_MAX_OUTPUT,
         ping_interval: float = PING_INTERVAL,
         ping_timeout: float = PING_TIMEOUT,
     ) -> None:
