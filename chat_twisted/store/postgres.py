@@ -37,7 +37,7 @@ from zope.interface import implementer
 from chat_twisted.interfaces import IChatStore
 from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage, StoredRoom
 from chat_twisted.store import sqlite as _sqlite
-from chat_twisted.store.search import fold, search_words
+from chat_twisted.store.search import folded_words
 from chat_twisted.store.sqlite import history_bound
 
 log = Logger()
@@ -130,7 +130,7 @@ def _lexeme(word: str) -> str:
 
 def index_words(body: str) -> list[str]:
     """Return the words of C{body} as the search index keeps them: folded, cut to size, each once, sorted."""
-    return sorted({_lexeme(word) for word in (fold(word) for word in search_words(body)) if word})
+    return sorted({_lexeme(word) for word in folded_words(body)})
 
 
 def search_query(text: str) -> str | None:
@@ -141,8 +141,8 @@ def search_query(text: str) -> str | None:
     can be C{tsquery} syntax.
     """
     terms: list[str] = []
-    for word in search_words(text):
-        lexeme = _lexeme(fold(word))
+    for word in folded_words(text):
+        lexeme = _lexeme(word)
         if lexeme:
             quoted = "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "':*"
             if quoted not in terms:

@@ -55,17 +55,22 @@ def fold(word: str) -> str:
     return "".join(char for char in decomposed if unicodedata.category(char) != "Mn")
 
 
+def folded_words(text: str) -> list[str]:
+    """The words of C{text} as searches compare them (L{fold}ed), leaving out any that fold to nothing."""
+    return [folded for folded in (fold(word) for word in search_words(text)) if folded]
+
+
 def text_matcher(text: str) -> Callable[[str], bool] | None:
     """
     Return a test of whether a message body matches a search for C{text}, for stores that search
     by reading every message; None if C{text} has no word to search for (nothing matches).
     """
-    wanted = [word for word in (fold(word) for word in search_words(text)) if word]
+    wanted = folded_words(text)
     if not wanted:
         return None
 
     def matches(body: str) -> bool:
-        words = [fold(word) for word in search_words(body)]
+        words = folded_words(body)
         return all(any(word.startswith(prefix) for word in words) for prefix in wanted)
 
     return matches
