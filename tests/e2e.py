@@ -73,15 +73,13 @@ class ServerProcess:
 
     def wait_for_log(self, pattern: re.Pattern[str]) -> re.Match[str]:
         """Wait (bounded) until the server's log matches C{pattern}; return the match."""
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            match = pattern.search(self.log_text())
-            if match:
-                return match
+
+        def matched() -> re.Match[str] | None:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited with {self.process.returncode}:\n{self.log_text()}")
-            time.sleep(0.05)
-        raise AssertionError(f"server log never matched {pattern.pattern!r}:\n{self.log_text()}")
+            return pattern.search(self.log_text())
+
+        return wait_until(matched, f"the server log to match {pattern.pattern!r}", seen=self.log_text)  # type: ignore[return-value]
 
     def stop(self) -> int:
         """Stop the server with SIGTERM (bounded wait, then SIGKILL) and return its exit status."""

@@ -13,13 +13,12 @@ import shutil
 import signal
 import ssl
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e import WAIT, IrcClient, free_port
+from tests.e2e import WAIT, IrcClient, free_port, wait_until
 from tests.irc_tmux import Irssi, needs_irssi
 from tests.test_tls import write_self_signed
 
@@ -71,12 +70,17 @@ class Ngircd:
 
     def _wait_for_log(self, text: str) -> None:
         """Wait (bounded) until ngircd's output has C{text}."""
-        deadline = time.monotonic() + WAIT
-        while text not in self.log_path.read_text(errors="replace"):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"ngircd never said {text!r}:\n{self.log_path.read_text(errors='replace')}")
-            time.sleep(0.05)
+
+        def said() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"ngircd exited:\n{self.log_path.read_text(errors='replace')}")
+            return text in self.log_path.read_text(errors="replace")
+
+        try:
+            wait_until(said, f"ngircd to say {text!r}", seen=lambda: self.log_path.read_text(errors="replace"))
+        except AssertionError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """Stop ngircd with SIGTERM (bounded wait, then SIGKILL)."""
