@@ -11,6 +11,20 @@
  *   idle     the clients log in and stay, reading whatever arrives, until told to quit.
  *   connect  --clients connections, at most --parallel at once, each closed as soon as it is
  *            registered; reports registered connections per second.
+ *   storm    the login storm: --clients connections, at most --parallel at once being set up, each
+ *            registering a nickname and entering the room (--room lobby), and staying; reports
+ *            connect-to-in-the-room times and the rate; ends once the last one is in.
+ *
+ * Rooms: by default every client is in one room (the line door: lobby; irc: #bench; ws: bench;
+ * --room picks another). With --rooms R, client k is in room "r<k mod R>" (R rooms of about
+ * clients/R; the line door moves there from the lobby with /join, irc JOINs #r<n>, ws joins r<n>),
+ * every sender talks in its own room, and a payload from another room counts as misrouted. The
+ * threaded baseline has one room and no /join: --rooms and --room are refused for it.
+ *
+ * Sending: closed loop by default (at most --window lines in flight per sender). With --rate X
+ * (open loop), each sender sends X lines per second on a fixed schedule (senders spread over one
+ * interval), whether or not its earlier lines came back, and each payload carries its scheduled
+ * send time, so a late send shows as latency (no coordinated omission); a timerfd wakes the loop.
  *
  * Protocols (--proto): line (chat_twisted: send "NICK\r\n", registered on "* NICK joined lobby"),
  * threaded (bench/baselines/threaded.py: "NICK\r\n", registered on "* NICK joined"), irc
@@ -29,7 +43,7 @@
  * whole "text" value of a message event; the payload has nothing JSON escapes).
  *
  * Control (stdin/stdout, one line each; JSON out):
- *   out {"event":"ready",...}   all clients are logged in (fanout, idle)
+ *   out {"event":"ready",...}   all clients are logged in (fanout, idle; not connect or storm)
  *   in  "go T0"                 fanout: start sending at CLOCK_MONOTONIC time T0 (ns)
  *   in  "quit" or end of input  idle: close everything and report
  *   out {"event":"result",...}  the final report; {"event":"error",...} on failure (exit 2)
@@ -53,7 +67,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,13 +79,14 @@
 #define MAX_CARRY (1024 * 1024) /* longest unfinished line or WebSocket frame kept between reads */
 #define MAX_EVENTS 1024
 #define STDIN_TAG UINT32_MAX
+#define TIMER_TAG (UINT32_MAX - 1)
 #define SUB_BITS 6 /* histogram: 64 sub-buckets per power of two, about 1.6 % precision */
 #define SUB (1 << SUB_BITS)
 #define NBUCKETS (64 * SUB)
 #define NS 1000000000LL
 
 enum proto { P_LINE, P_THREADED, P_IRC, P_WS };
-enum mode { M_FANOUT, M_IDLE, M_CONNECT };
+enum mode { M_FANOUT, M_IDLE, M_CONNECT, M_STORM };
 enum state { S_UNUSED, S_CONNECTING, S_UPGRADE, S_LOGIN, S_JOINING, S_READY, S_CLOSED };
 
 struct client {
@@ -77,7 +94,9 @@ struct client {
     int gid;            /* global client number, 0 .. clients-1 */
     int sender;         /* sender id, or -1 */
     int state;
+    int room;           /* --rooms: its room number; -1: the one room (--room) */
     int64_t t_connect;  /* when connect() was called, ns */
+    int64_t due0;       /* open loop: when its first line is due, ns */
     char *part;         /* the unfinished line (ws: frame) carried over from the last read */
     uint32_t plen, pcap;
     char *out;          /* bytes the socket did not take yet */
@@ -97,6 +116,9 @@ static int opt_parallel = 100;
 static double opt_warmup = 1.0, opt_duration = 5.0, opt_drain = 10.0, opt_quiet = 1.0;
 static double opt_login_timeout = 120.0, opt_deadline = 3600.0;
 static const char *opt_prefix = "u";
+static const char *opt_room = NULL;  /* the one room when --rooms is 0 (default: lobby on line, else bench) */
+static int opt_rooms = 0;
+static double opt_rate = 0;  /* open loop: lines per second per sender; 0: closed loop (--window) */
 
 /* --- state -------------------------------------------------------------------------------- */
 static struct client *clients;
@@ -110,6 +132,9 @@ static int launched = 0, in_progress = 0, ready = 0, failed = 0, disconnected = 
 static uint64_t sent_total = 0, received_total = 0, window_delivered = 0, window_sent = 0;
 static uint64_t reordered = 0, duplicates = 0, gaps = 0, error_lines = 0, other_lines = 0;
 static uint64_t bytes_in = 0, bytes_out = 0, malformed = 0, pings = 0;
+static uint64_t expected_total = 0, misrouted = 0;  /* deliveries owed: each line sent x its room's size */
+static int timer_fd = -1;
+static int *local_senders_at = NULL, n_local_senders = 0;  /* indices of this process's senders */
 static uint32_t mask_state = 0x9e3779b9u;  /* ws: xorshift32 for the client frames' mask keys */
 static char first_error[160] = "";
 static bool sending = false, started = false, window_open = false, window_closed = false;
@@ -117,6 +142,8 @@ static int64_t t_go = 0, t_warm_end = 0, t_end = 0, t_last_payload = 0, t_drain_
 static int64_t t_first_connect = 0, t_last_ready = 0;
 static double cpu_window_start = 0, cpu_window = 0;
 static int step = 1;  /* sender k is client k*step */
+static const char *drain_end = "";  /* fanout: why the drain ended: complete, quiet (--quiet s without a
+                                     * payload) or limit (--drain s) */
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -146,6 +173,19 @@ static void *xrealloc(void *p, size_t n) {
     void *q = realloc(p, n);
     if (!q) fail("out of memory");
     return q;
+}
+
+/* --- rooms ------------------------------------------------------------------------------- */
+static int room_of(int gid) { return opt_rooms ? gid % opt_rooms : -1; }
+
+/* How many clients are in room `room` (all of them for the one room). */
+static int room_size(int room) {
+    return room < 0 ? opt_clients : opt_clients / opt_rooms + (room < opt_clients % opt_rooms ? 1 : 0);
+}
+
+/* The room's name as the servers spell it without '#' ("lobby", "bench", "r12"); its length. */
+static int room_name(int room, char *out, size_t cap) {
+    return room < 0 ? snprintf(out, cap, "%s", opt_room) : snprintf(out, cap, "r%d", room);
 }
 
 /* --- histogram ---------------------------------------------------------------------------- */
@@ -340,52 +380,85 @@ static void registered(struct client *c, int64_t now) {
     in_progress--;
     ready++;
     t_last_ready = now;
-    if (opt_mode == M_CONNECT) {
+    if (opt_mode == M_CONNECT || opt_mode == M_STORM) {
         connect_hist[bucket_of((uint64_t)took)]++;
         if (took > connect_max) connect_max = took;
-        c->state = S_READY;
-        close_client(c, false);
-    } else {
-        c->state = S_READY;
     }
+    c->state = S_READY;
+    if (opt_mode == M_CONNECT) close_client(c, false);
 }
 
 /* --- sending ------------------------------------------------------------------------------ */
-static void top_up(struct client *c) {
-    if (!sending || c->sender < 0 || c->state != S_READY || c->inflight >= opt_window) return;
-    int64_t now = now_ns();
-    char buf[64 * 128];
+/* Append one line of sender `c` with send time `stamp` (its payload) to `out`; return its length
+ * (at most EMIT_MAX bytes). */
+#define EMIT_MAX 200
+static size_t emit(struct client *c, char *out, int64_t stamp) {
+    char room[32];
+    int rlen = room_name(c->room, room, sizeof room);
     size_t len = 0;
-    while (c->inflight < opt_window && len + 128 < sizeof buf) {
-        c->seq++;
-        c->inflight++;
-        sent_total++;
-        if (window_open && !window_closed) window_sent++;
-        static const char say[] = "{\"type\":\"say\",\"room\":\"bench\",\"text\":\"";
-        char json[sizeof say + PAYLOAD_LEN + 2];
-        char *p;
-        if (opt_proto == P_WS) {
-            memcpy(json, say, sizeof say - 1);
-            p = json + sizeof say - 1;
-        } else {
-            if (opt_proto == P_IRC) {
-                memcpy(buf + len, "PRIVMSG #bench :", 16);
-                len += 16;
-            }
-            p = buf + len;
-        }
-        int n = snprintf(p, PAYLOAD_LEN + 1, "%s%05d %010u %020lld ", MARK, c->sender, c->seq, (long long)now);
-        memset(p + n, 'x', (size_t)(PAYLOAD_LEN - n));
-        if (opt_proto == P_WS) {  /* 101 bytes of JSON: a 107-byte frame */
-            memcpy(p + PAYLOAD_LEN, "\"}", 2);
-            len += ws_frame(buf + len, 1, json, sizeof say - 1 + PAYLOAD_LEN + 2);
-        } else {
-            len += PAYLOAD_LEN;
-            buf[len++] = '\r';
-            buf[len++] = '\n';
-        }
+    c->seq++;
+    c->inflight++;
+    sent_total++;
+    expected_total += (uint64_t)room_size(c->room);
+    if (window_open && !window_closed) window_sent++;
+    char json[96 + PAYLOAD_LEN];
+    char *p;
+    int head = 0;
+    if (opt_proto == P_WS) {
+        head = snprintf(json, sizeof json, "{\"type\":\"say\",\"room\":\"%s\",\"text\":\"", room);
+        p = json + head;
+    } else {
+        if (opt_proto == P_IRC) len += (size_t)sprintf(out, "PRIVMSG #%.*s :", rlen, room);
+        p = out + len;
     }
+    int n = snprintf(p, PAYLOAD_LEN + 1, "%s%05d %010u %020lld ", MARK, c->sender, c->seq, (long long)stamp);
+    memset(p + n, 'x', (size_t)(PAYLOAD_LEN - n));
+    if (opt_proto == P_WS) {  /* 101 bytes of JSON in the bench room: a 107-byte frame */
+        memcpy(p + PAYLOAD_LEN, "\"}", 2);
+        len += ws_frame(out, 1, json, (size_t)head + PAYLOAD_LEN + 2);
+    } else {
+        len += PAYLOAD_LEN;
+        out[len++] = '\r';
+        out[len++] = '\n';
+    }
+    return len;
+}
+
+/* Closed loop: send until the sender has --window lines in flight. */
+static void top_up(struct client *c) {
+    if (!sending || opt_rate > 0 || c->sender < 0 || c->state != S_READY || c->inflight >= opt_window) return;
+    int64_t now = now_ns();
+    char buf[64 * EMIT_MAX];
+    size_t len = 0;
+    while (c->inflight < opt_window && len + EMIT_MAX <= sizeof buf) len += emit(c, buf + len, now);
     send_bytes(c, buf, len);
+}
+
+/* When sender `c`'s next line is due (open loop): its first due time plus seq intervals. */
+static int64_t next_due(const struct client *c) {
+    return c->due0 + (int64_t)((double)c->seq * (double)NS / opt_rate);
+}
+
+/* Open loop: send every line that is due by `now`, stamped with its due time; return the
+ * earliest next due time of this process's senders (0 if none is left). */
+static int64_t pace(int64_t now) {
+    int64_t earliest = 0;
+    char buf[64 * EMIT_MAX];
+    for (int k = 0; k < n_local_senders; k++) {
+        struct client *c = &clients[local_senders_at[k]];
+        size_t len = 0;
+        int64_t due;
+        while (c->state == S_READY && (due = next_due(c)) <= now) {
+            len += emit(c, buf + len, due);
+            if (len + EMIT_MAX > sizeof buf) {
+                send_bytes(c, buf, len);
+                len = 0;
+            }
+        }
+        if (len) send_bytes(c, buf, len);
+        if (c->state == S_READY && (!earliest || next_due(c) < earliest)) earliest = next_due(c);
+    }
+    return earliest;
 }
 
 /* --- receiving ---------------------------------------------------------------------------- */
@@ -404,6 +477,10 @@ static void payload(struct client *c, const char *p, int64_t now) {
     uint64_t sender = digits(p + 3, 5, &ok), seq = digits(p + 9, 10, &ok), sent = digits(p + 20, 20, &ok);
     if (!ok || sender >= (uint64_t)opt_senders || seq == 0) {
         malformed++;
+        return;
+    }
+    if (opt_rooms && room_of((int)sender * step) != c->room) {  /* a line from another room */
+        misrouted++;
         return;
     }
     received_total++;
@@ -480,9 +557,11 @@ static void handle_line(struct client *c, const char *line, size_t len, int64_t 
             } else {
                 /* echo-message after registration: asked for before, InspIRCd holds the
                  * registration until its once-a-second timer. */
-                static const char join[] = "CAP REQ :echo-message\r\nJOIN #bench\r\n";
+                char room[32], join[96];
+                room_name(c->room, room, sizeof room);
+                int n = snprintf(join, sizeof join, "CAP REQ :echo-message\r\nJOIN #%s\r\n", room);
                 c->state = S_JOINING;
-                send_bytes(c, join, sizeof join - 1);
+                send_bytes(c, join, (size_t)n);
             }
             return;
         }
@@ -504,13 +583,24 @@ static void handle_line(struct client *c, const char *line, size_t len, int64_t 
         note_error(line, len);
         return;
     }
-    if (c->state == S_LOGIN) {
-        /* "* NICK joined lobby" (line protocol) or "* NICK joined" (threaded baseline) */
-        const char *tail = opt_proto == P_LINE ? " joined lobby" : " joined";
+    if (c->state == S_LOGIN || c->state == S_JOINING) {
+        /* "* NICK joined lobby" (line protocol: logged in), then "* NICK joined ROOM" after a /join;
+         * "* NICK joined" (threaded baseline) */
+        char tail[48], room[32];
+        room_name(c->room, room, sizeof room);
+        if (opt_proto == P_THREADED) snprintf(tail, sizeof tail, " joined");
+        else snprintf(tail, sizeof tail, " joined %s", c->state == S_LOGIN ? "lobby" : room);
         size_t tlen = strlen(tail);
         if (len == 2 + c->nick_len + tlen && line[0] == '*' && line[1] == ' ' &&
             memcmp(line + 2, c->nick, c->nick_len) == 0 && memcmp(line + 2 + c->nick_len, tail, tlen) == 0) {
-            registered(c, now);
+            if (c->state == S_LOGIN && opt_proto == P_LINE && opt_mode != M_CONNECT && strcmp(room, "lobby") != 0) {
+                char join[48];
+                int n = snprintf(join, sizeof join, "/join %s\r\n", room);
+                c->state = S_JOINING;
+                send_bytes(c, join, (size_t)n);
+            } else {
+                registered(c, now);
+            }
             return;
         }
     }
@@ -542,8 +632,10 @@ static void ws_message(struct client *c, const char *msg, size_t len, int64_t no
         registered(c, now);
         return;
     }
-    if (c->state == S_JOINING && starts(msg, len, "{\"type\":\"joined\"") &&
-        memmem(msg, len, "\"room\":\"bench\"", 14)) {
+    char room[32], want_room[48];
+    room_name(c->room, room, sizeof room);
+    int rn = snprintf(want_room, sizeof want_room, "\"room\":\"%s\"", room);
+    if (c->state == S_JOINING && starts(msg, len, "{\"type\":\"joined\"") && memmem(msg, len, want_room, (size_t)rn)) {
         char want[48];
         int n = snprintf(want, sizeof want, "\"nick\":\"%s\"", c->nick);
         if (memmem(msg, len, want, (size_t)n)) {
@@ -567,8 +659,10 @@ static void ws_upgraded(struct client *c, const char *buf, size_t len) {
     ws_send(c, 1, text, (size_t)n);
     c->state = S_LOGIN;
     if (opt_mode != M_CONNECT) {
-        static const char join[] = "{\"type\":\"join\",\"room\":\"bench\"}";
-        ws_send(c, 1, join, sizeof join - 1);
+        char room[32], join[80];
+        room_name(c->room, room, sizeof room);
+        n = snprintf(join, sizeof join, "{\"type\":\"join\",\"room\":\"%s\"}", room);
+        ws_send(c, 1, join, (size_t)n);
         c->state = S_JOINING;
     }
 }
@@ -727,11 +821,21 @@ static void report(int64_t now) {
     int local_senders = 0;
     for (int i = 0; i < count; i++)
         if (clients[i].sender >= 0) local_senders++;
-    const char *mode = opt_mode == M_FANOUT ? "fanout" : opt_mode == M_IDLE ? "idle" : "connect";
+    const char *mode = opt_mode == M_FANOUT ? "fanout" : opt_mode == M_IDLE ? "idle"
+                     : opt_mode == M_STORM ? "storm" : "connect";
+    char cpus[256] = "";  /* the CPUs this process may run on (taskset), e.g. "1" */
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        size_t used = 0;
+        for (int cpu = 0; cpu < CPU_SETSIZE && used + 8 < sizeof cpus; cpu++)
+            if (CPU_ISSET(cpu, &set)) used += (size_t)snprintf(cpus + used, sizeof cpus - used, "%s%d", used ? "," : "", cpu);
+    }
     printf("{\"event\":\"result\",\"mode\":\"%s\",\"clients\":%d,\"first\":%d,\"count\":%d,\"senders\":%d,"
-           "\"local_senders\":%d,\"window\":%d,\"ready\":%d,\"failed\":%d,\"disconnected\":%d,",
+           "\"local_senders\":%d,\"window\":%d,\"ready\":%d,\"failed\":%d,\"disconnected\":%d,"
+           "\"rooms\":%d,\"rate\":%.3f,\"cpus\":\"%s\",\"expected\":%llu,\"misrouted\":%llu,",
            mode, opt_clients, opt_first, count, opt_senders, local_senders, opt_window, ready, failed,
-           disconnected);
+           disconnected, opt_rooms, opt_rate, cpus, (unsigned long long)expected_total,
+           (unsigned long long)misrouted);
     printf("\"sent\":%llu,\"window_sent\":%llu,\"received\":%llu,\"window_delivered\":%llu,"
            "\"reordered\":%llu,\"duplicates\":%llu,\"gaps\":%llu,\"malformed\":%llu,\"error_lines\":%llu,"
            "\"other_lines\":%llu,\"pings\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,",
@@ -749,16 +853,16 @@ static void report(int64_t now) {
     print_hist("latency_hist", hist);
     printf(",");
     print_hist("connect_hist", connect_hist);
-    printf(",\"first_error\":\"%s\"}\n", first_error);
+    printf(",\"drain_end\":\"%s\",\"first_error\":\"%s\"}\n", drain_end, first_error);
     fflush(stdout);
 }
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen --port P [--proto line|threaded|irc|ws] [--mode fanout|idle|connect]\n"
+            "usage: loadgen --port P [--proto line|threaded|irc|ws] [--mode fanout|idle|connect|storm]\n"
             "  [--clients C] [--first F --count N] [--senders S] [--window W] [--parallel K]\n"
             "  [--warmup s] [--duration s] [--drain s] [--quiet s] [--login-timeout s] [--deadline s]\n"
-            "  [--prefix NICKPREFIX]\n");
+            "  [--prefix NICKPREFIX] [--room NAME | --rooms R] [--rate LINES_PER_S_PER_SENDER]\n");
     exit(64);
 }
 
@@ -773,7 +877,8 @@ int main(int argc, char **argv) {
             opt_proto = !strcmp(v, "irc") ? P_IRC : !strcmp(v, "threaded") ? P_THREADED
                       : !strcmp(v, "ws") ? P_WS : P_LINE;
         else if (!strcmp(a, "--mode"))
-            opt_mode = !strcmp(v, "idle") ? M_IDLE : !strcmp(v, "connect") ? M_CONNECT : M_FANOUT;
+            opt_mode = !strcmp(v, "idle") ? M_IDLE : !strcmp(v, "connect") ? M_CONNECT
+                     : !strcmp(v, "storm") ? M_STORM : M_FANOUT;
         else if (!strcmp(a, "--clients")) opt_clients = atoi(v);
         else if (!strcmp(a, "--first")) opt_first = atoi(v);
         else if (!strcmp(a, "--count")) opt_count = atoi(v);
@@ -787,8 +892,17 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--login-timeout")) opt_login_timeout = atof(v);
         else if (!strcmp(a, "--deadline")) opt_deadline = atof(v);
         else if (!strcmp(a, "--prefix")) opt_prefix = v;
+        else if (!strcmp(a, "--room")) opt_room = v;
+        else if (!strcmp(a, "--rooms")) opt_rooms = atoi(v);
+        else if (!strcmp(a, "--rate")) opt_rate = atof(v);
         else usage();
     }
+    if (opt_proto == P_THREADED && (opt_rooms || opt_room)) {
+        fprintf(stderr, "loadgen: the threaded baseline has one room: no --room or --rooms\n");
+        exit(64);
+    }
+    if (!opt_room) opt_room = opt_proto == P_LINE ? "lobby" : "bench";
+    if (strlen(opt_room) > 24 || opt_rooms < 0 || opt_rooms > 1000000 || opt_rate < 0) usage();
     if (opt_count < 0) opt_count = opt_clients - opt_first;
     if (opt_port <= 0 || opt_clients <= 0 || opt_count <= 0 || opt_first + opt_count > opt_clients ||
         opt_senders < 0 || opt_senders > opt_clients || opt_window < 1 || opt_window > 64 || opt_parallel < 1)
@@ -811,15 +925,26 @@ int main(int argc, char **argv) {
         int gid = opt_first + i;
         c->fd = -1;
         c->sender = (opt_senders && gid % step == 0 && gid / step < opt_senders) ? gid / step : -1;
+        c->room = room_of(gid);
         if (opt_mode == M_FANOUT) {
             c->last = calloc((size_t)opt_senders, sizeof *c->last);
             if (!c->last) fail("out of memory");
         }
     }
 
+    local_senders_at = calloc((size_t)opt_count + 1, sizeof *local_senders_at);
+    if (!local_senders_at) fail("out of memory");
+    for (int i = 0; i < opt_count; i++)
+        if (clients[i].sender >= 0) local_senders_at[n_local_senders++] = i;
+
     epfd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event sev = {.events = EPOLLIN, .data.u32 = STDIN_TAG};
     bool watch_stdin = epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &sev) == 0;
+    if (opt_rate > 0) {  /* open loop: a timer for the next due line, finer than epoll_wait's ms */
+        timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        struct epoll_event tev = {.events = EPOLLIN, .data.u32 = TIMER_TAG};
+        if (timer_fd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, timer_fd, &tev) != 0) fail("timerfd: %s", strerror(errno));
+    }
     struct epoll_event events[MAX_EVENTS];
 
     int64_t t_start = now_ns();
@@ -833,9 +958,10 @@ int main(int argc, char **argv) {
         while (launched < opt_count && in_progress < opt_parallel) launch(launched);
 
         bool all_done = launched == opt_count && in_progress == 0;
-        if (opt_mode == M_CONNECT) {
+        if (opt_mode == M_CONNECT || opt_mode == M_STORM) {
             if (all_done) break;
-            if (now > login_deadline) fail("connect scenario took longer than %.0f s", opt_login_timeout);
+            if (now > login_deadline) fail("%s scenario took longer than %.0f s",
+                                           opt_mode == M_STORM ? "storm" : "connect", opt_login_timeout);
         } else if (!announced) {
             if (all_done) {
                 if (ready < opt_count) fail("%d of %d clients failed to log in", opt_count - ready, opt_count);
@@ -851,6 +977,10 @@ int main(int argc, char **argv) {
             if (quit_requested && !t_go) break;
             if (t_go && !started && now >= t_go) {
                 started = sending = true;
+                for (int k = 0; k < n_local_senders; k++) {  /* open loop: senders spread over one interval */
+                    struct client *c = &clients[local_senders_at[k]];
+                    c->due0 = t_go + (opt_rate > 0 ? (int64_t)((double)NS / opt_rate * c->sender / opt_senders) : 0);
+                }
                 for (int i = 0; i < opt_count; i++) top_up(&clients[i]);
             }
             if (started && !window_open && now >= t_warm_end) {
@@ -864,15 +994,23 @@ int main(int argc, char **argv) {
                 t_drain_start = now;
                 if (!t_last_payload) t_last_payload = now;
             }
+            if (sending && opt_rate > 0) {
+                int64_t due = pace(now);
+                if (due) {
+                    struct itimerspec when = {.it_value = {.tv_sec = due / NS, .tv_nsec = due % NS}};
+                    timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &when, NULL);
+                }
+            }
             if (window_closed) {
                 bool idle_senders = true;
                 for (int i = 0; i < opt_count && idle_senders; i++)
                     if (clients[i].sender >= 0 && clients[i].inflight > 0 && clients[i].state == S_READY)
                         idle_senders = false;
-                bool complete = opt_count == opt_clients && received_total == sent_total * (uint64_t)opt_clients;
-                if ((idle_senders && complete) || now - t_last_payload > (int64_t)(opt_quiet * NS) ||
-                    now - t_drain_start > (int64_t)(opt_drain * NS))
-                    break;
+                bool complete = opt_count == opt_clients && received_total == expected_total;
+                if (idle_senders && complete) drain_end = "complete";
+                else if (now - t_last_payload > (int64_t)(opt_quiet * NS)) drain_end = "quiet";
+                else if (now - t_drain_start > (int64_t)(opt_drain * NS)) drain_end = "limit";
+                if (drain_end[0]) break;
             }
         }
 
@@ -888,6 +1026,11 @@ int main(int argc, char **argv) {
             uint32_t tag = events[i].data.u32;
             if (tag == STDIN_TAG) {
                 if (watch_stdin) handle_stdin();
+                continue;
+            }
+            if (tag == TIMER_TAG) {
+                uint64_t expirations;
+                if (read(timer_fd, &expirations, sizeof expirations) < 0) { /* EAGAIN: nothing to clear */ }
                 continue;
             }
             struct client *c = &clients[tag];

@@ -2,9 +2,10 @@
 Building and driving the C load generator (``bench/loadgen.c``).
 
 L{build} compiles it with the system C compiler into a cache directory keyed by the source's
-hash, so it is built once per change. L{Loadgen} runs one loadgen process and talks to it over
-its standard input and output (one JSON object per output line); L{LoadgenGroup} runs several
-that share one run and adds up their reports.
+hash, so it is built once per change. L{Loadgen} runs one loadgen process (under ``taskset -c``
+when given CPUs) and talks to it over its standard input and output (one JSON object per output
+line); L{LoadgenGroup} runs several that share one run and adds up their reports. Every report
+says which CPUs its process was allowed on (``cpus``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from bench.pinning import taskset_prefix
 
 SOURCE = Path(__file__).with_name("loadgen.c")
 STOP_WAIT = 5.0
@@ -71,8 +74,8 @@ def build() -> Path:
 class Loadgen:
     """One running loadgen process; every read has a deadline, and L{stop} always ends it."""
 
-    def __init__(self, executable: Path, args: Sequence[str], stderr_path: Path) -> None:
-        self.command = [str(executable), *args]
+    def __init__(self, executable: Path, args: Sequence[str], stderr_path: Path, cpus: str | None = None) -> None:
+        self.command = [*taskset_prefix(cpus), str(executable), *args]
         self._stderr = stderr_path.open("ab")
         self.process = subprocess.Popen(
             self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr
@@ -134,7 +137,8 @@ class LoadgenGroup:
     slice); they are started together, told to go together, and their reports are added up.
     """
 
-    def __init__(self, executable: Path, common: Sequence[str], clients: int, procs: int, workdir: Path) -> None:
+    def __init__(self, executable: Path, common: Sequence[str], clients: int, procs: int, workdir: Path,
+                 cpus: str | None = None) -> None:
         procs = max(1, min(procs, clients))
         self.members: list[Loadgen] = []
         first = 0
@@ -142,7 +146,7 @@ class LoadgenGroup:
             for index in range(procs):
                 count = clients // procs + (1 if index < clients % procs else 0)
                 args = [*common, "--clients", str(clients), "--first", str(first), "--count", str(count)]
-                self.members.append(Loadgen(executable, args, workdir / f"loadgen-{index}.err"))
+                self.members.append(Loadgen(executable, args, workdir / f"loadgen-{index}.err", cpus))
                 first += count
         except BaseException:
             self.stop()

@@ -2,17 +2,25 @@
 One run of each scenario against one freshly started server; each returns a flat dict of figures.
 
 - L{run_fanout}: C clients in one room, S senders with at most W lines in flight each; delivered
-  lines/s in the measured window, latency p50/p99/max, lost, reordered, CPU of server and loadgen.
+  lines/s in the measured window, latency p50/p99/p999/max, lost, reordered, CPU of server and
+  loadgen, and the server's CPU seconds per million deliveries. With C{rooms}: the clients
+  spread over that many rooms (the "many rooms" scenario: everyone talking, each in their own
+  room). With C{rate}: open loop, each sender sending that many lines a second on a schedule
+  (the "open loop" scenario), latency counted from the scheduled send time.
+- L{run_storm}: the login storm: N connections, K at a time, each registering a nickname and
+  entering the lobby, all staying; connections/s and the server's CPU per login.
 - L{run_idle}: N registered idle clients; the server's RSS per connection.
 - L{run_connect}: registered connections per second (connect, register, close; K at a time).
 - L{run_history}: ``/history 500`` round trips with many messages stored (our server only).
 
 Every server and load generator is started on 127.0.0.1 and stopped in a ``finally``; every wait
-has a deadline.
+has a deadline. The load generator runs on C{Settings.loadgen_cpus} (``taskset -c``) when set.
+What the server logged and how it exited is read by the caller, after the stop.
 """
 
 from __future__ import annotations
 
+import shlex
 import socket
 import sqlite3
 import time
@@ -40,6 +48,8 @@ class Settings:
     connect_parallel: int = 50
     history_requests: int = 200
     history_seconds: float = 60.0
+    storm_parallel: int = 50  # connections being set up at once in the login storm
+    loadgen_cpus: str | None = None  # taskset -c list for the load generator, None: unpinned
 
 
 def _ms(ns: float | None) -> float | None:
@@ -68,9 +78,17 @@ def _sleep_until(monotonic_ns: int) -> None:
         time.sleep(delay)
 
 
+def _cpus(reports: list[dict[str, Any]]) -> list[str]:
+    """The CPU lists the load generator processes said they were allowed on."""
+    return sorted({str(r.get("cpus", "")) for r in reports})
+
+
 def run_fanout(server: Server, executable: Path, workdir: Path, clients: int, senders: int,
-               settings: Settings) -> dict[str, Any]:
-    """One fanout run: start C{server}, log C{clients} in, send for warmup + duration, drain, stop."""
+               settings: Settings, rooms: int = 0, rate: float = 0.0) -> dict[str, Any]:
+    """
+    One fanout run: start C{server}, log C{clients} in (into C{rooms} rooms when given), send for
+    warmup + duration (closed loop, or C{rate} lines/s per sender when given), drain, stop.
+    """
     server.start(workdir, clients)
     group: LoadgenGroup | None = None
     try:
@@ -82,7 +100,11 @@ def run_fanout(server: Server, executable: Path, workdir: Path, clients: int, se
             "--quiet", "2", "--login-timeout", str(settings.login_timeout),
             "--deadline", str(settings.login_timeout + settings.warmup + settings.duration + settings.drain + 60),
         ]
-        group = LoadgenGroup(executable, common, clients, settings.loadgen_procs, workdir)
+        if rooms:
+            common += ["--rooms", str(rooms)]
+        if rate:
+            common += ["--rate", f"{rate:.3f}"]
+        group = LoadgenGroup(executable, common, clients, settings.loadgen_procs, workdir, settings.loadgen_cpus)
         login_s = group.wait_ready(settings.login_timeout + 10)
         rss_logged_in = server.rss_kib()
         t0 = time.monotonic_ns() + 200_000_000
@@ -101,6 +123,8 @@ def run_fanout(server: Server, executable: Path, workdir: Path, clients: int, se
 
     sent = sum(r["sent"] for r in reports)
     received = sum(r["received"] for r in reports)
+    expected = sum(r.get("expected", r["sent"] * clients) for r in reports)
+    delivered = sum(r["window_delivered"] for r in reports)
     histogram = merge_histograms(reports, "latency_hist")
     sub_bits = reports[0]["hist_sub_bits"]
     duration = settings.duration
@@ -108,21 +132,34 @@ def run_fanout(server: Server, executable: Path, workdir: Path, clients: int, se
     loadgen_cpu = sum(r["cpu_window_s"] for r in reports)
     machine = {kind: sys1[kind] - sys0[kind] for kind in sys0}
     latency_max = max(r["latency_max_ns"] for r in reports)
+
+    def pct(p: float) -> float | None:
+        return _ms(_at_most(percentile_ns(histogram, p, sub_bits), latency_max))
+
     return {
-        "delivered_per_s": round(sum(r["window_delivered"] for r in reports) / duration),
+        "delivered_per_s": round(delivered / duration),
         "messages_per_s": round(sum(r["window_sent"] for r in reports) / duration),
-        "p50_ms": _ms(_at_most(percentile_ns(histogram, 50, sub_bits), latency_max)),
-        "p99_ms": _ms(_at_most(percentile_ns(histogram, 99, sub_bits), latency_max)),
+        "offered_per_s": round(rate * senders) if rate else None,
+        "rooms": rooms or 1,
+        "p50_ms": pct(50),
+        "p99_ms": pct(99),
+        "p999_ms": pct(99.9),
         "max_ms": _ms(latency_max),
-        "lost": sent * clients - received,
+        "lost": expected - received,
         "reordered": sum(r["reordered"] + r["duplicates"] for r in reports),
         "gaps": sum(r["gaps"] for r in reports),
+        "misrouted": sum(r.get("misrouted", 0) for r in reports),
+        "malformed": sum(r["malformed"] for r in reports),
         "sent": sent,
+        "expected": expected,
         "received": received,
         "disconnected": sum(r["disconnected"] for r in reports),
         "error_lines": sum(r["error_lines"] for r in reports),
         "first_error": next((r["first_error"] for r in reports if r["first_error"]), None),
+        "server_cpu_s": None if server_cpu is None else round(server_cpu, 3),
         "server_cpu_pct": None if server_cpu is None else round(server_cpu / duration * 100, 1),
+        # The figure that holds on any machine size: the server's CPU time per million deliveries.
+        "cpu_s_per_m": round(server_cpu / delivered * 1e6, 3) if server_cpu is not None and delivered else None,
         "loadgen_cpu_pct": round(loadgen_cpu / duration * 100, 1),
         # The machine's busy time (all cores: 200 % = both busy) and what is left of it once the
         # server and the loadgen are taken out: loopback TCP work the kernel did in softirq
@@ -133,9 +170,66 @@ def run_fanout(server: Server, executable: Path, workdir: Path, clients: int, se
         "login_s": round(login_s, 3),
         "server_rss_kib": rss_logged_in,
         "drain_s": round(max(r["drain_s"] for r in reports), 3),
-        "server_log_errors": server.log_errors(),
+        # How the drain ended: "complete" (every line arrived), "quiet" (2 s without a line) or
+        # "limit" (the drain's longest wait); lines still missing then count as lost.
+        "drain_end": sorted({r.get("drain_end", "") for r in reports}),
         "server_exit": exit_status,
-        "loadgen_command": " ".join(group.command) if group else None,
+        "loadgen_cpus": _cpus(reports),
+        "loadgen_command": shlex.join(group.command) if group else None,
+    }
+
+
+def run_storm(server: Server, executable: Path, workdir: Path, connections: int,
+              settings: Settings) -> dict[str, Any]:
+    """
+    The login storm: open C{connections} connections, C{storm_parallel} being set up at a time,
+    each registering a nickname and entering the lobby, and all staying connected; connections/s
+    from the first connect to the last arrival, the connect-to-in-the-lobby time, and the server's
+    CPU per login (each arrival is announced to everyone already there).
+    """
+    server.start(workdir, connections)
+    group: LoadgenGroup | None = None
+    try:
+        rss_before = server.rss_kib()
+        cpu0 = server.cpu_seconds()
+        common = [
+            "--port", str(server.port), "--proto", server.protocol, "--mode", "storm",
+            "--parallel", str(settings.storm_parallel), "--prefix", "s",
+            "--login-timeout", str(settings.login_timeout), "--deadline", str(settings.login_timeout + 30),
+        ]
+        if server.protocol in ("irc", "ws"):  # the line door puts everyone in the lobby; threaded has one room
+            common += ["--room", "lobby"]
+        group = LoadgenGroup(executable, common, connections, 1, workdir, settings.loadgen_cpus)
+        report = group.results(settings.login_timeout + 40)[0]
+        cpu1 = server.cpu_seconds()
+        rss_after = server.rss_kib()
+    finally:
+        if group is not None:
+            group.stop()
+        exit_status = server.stop()
+    elapsed = (report["last_ready_ns"] - report["first_connect_ns"]) / 1e9
+    histogram = merge_histograms([report], "connect_hist")
+    server_cpu = (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None
+    return {
+        "conn_per_s": round(report["ready"] / elapsed) if elapsed > 0 else None,
+        "registered": report["ready"],
+        "failed": report["failed"],
+        "disconnected": report["disconnected"],
+        "seconds": round(elapsed, 3),
+        "p50_ms": _ms(_at_most(percentile_ns(histogram, 50, report["hist_sub_bits"]), report["connect_max_ns"])),
+        "p99_ms": _ms(_at_most(percentile_ns(histogram, 99, report["hist_sub_bits"]), report["connect_max_ns"])),
+        "max_ms": _ms(report["connect_max_ns"]),
+        "server_cpu_s": None if server_cpu is None else round(server_cpu, 3),
+        "server_cpu_ms_per_login": (round(server_cpu / report["ready"] * 1000, 3)
+                                    if server_cpu is not None and report["ready"] else None),
+        "rss_before_kib": rss_before,
+        "rss_after_kib": rss_after,
+        "loadgen_cpu_s": round(report["cpu_total_s"], 3),
+        "error_lines": report["error_lines"],
+        "first_error": report["first_error"] or None,
+        "server_exit": exit_status,
+        "loadgen_cpus": _cpus([report]),
+        "loadgen_command": shlex.join(group.command) if group else None,
     }
 
 
@@ -164,7 +258,7 @@ def run_idle(server: Server, executable: Path, workdir: Path, clients: int, sett
             "--parallel", str(settings.login_parallel), "--login-timeout", str(settings.login_timeout),
             "--deadline", str(settings.login_timeout + SETTLE_LIMIT + 120),
         ]
-        group = LoadgenGroup(executable, common, clients, settings.loadgen_procs, workdir)
+        group = LoadgenGroup(executable, common, clients, settings.loadgen_procs, workdir, settings.loadgen_cpus)
         login_s = group.wait_ready(settings.login_timeout + 10)
         settle_s = _settle(server)
         rss_after = server.rss_kib()
@@ -186,10 +280,12 @@ def run_idle(server: Server, executable: Path, workdir: Path, clients: int, sett
         "login_s": round(login_s, 3),
         "settle_s": round(settle_s, 2),
         "still_connected": clients - sum(r["disconnected"] for r in reports),
+        "disconnected": sum(r["disconnected"] for r in reports),
         "error_lines": sum(r["error_lines"] for r in reports),
         "first_error": next((r["first_error"] for r in reports if r["first_error"]), None),
-        "server_log_errors": server.log_errors(),
         "server_exit": exit_status,
+        "loadgen_cpus": _cpus(reports),
+        "loadgen_command": shlex.join(group.command) if group else None,
     }
 
 
@@ -204,7 +300,7 @@ def run_connect(server: Server, executable: Path, workdir: Path, connections: in
             "--parallel", str(settings.connect_parallel), "--prefix", "k",
             "--login-timeout", str(settings.login_timeout), "--deadline", str(settings.login_timeout + 30),
         ]
-        group = LoadgenGroup(executable, common, connections, 1, workdir)
+        group = LoadgenGroup(executable, common, connections, 1, workdir, settings.loadgen_cpus)
         report = group.results(settings.login_timeout + 40)[0]
     finally:
         if group is not None:
@@ -222,8 +318,9 @@ def run_connect(server: Server, executable: Path, workdir: Path, connections: in
         "max_ms": _ms(report["connect_max_ns"]),
         "loadgen_cpu_s": round(report["cpu_total_s"], 3),
         "first_error": report["first_error"] or None,
-        "server_log_errors": server.log_errors(),
         "server_exit": exit_status,
+        "loadgen_cpus": _cpus([report]),
+        "loadgen_command": shlex.join(group.command) if group else None,
     }
 
 
@@ -275,21 +372,24 @@ class _LineClient:
         self.sock.close()
 
 
-def run_history(workdir: Path, messages: int, settings: Settings) -> dict[str, Any]:
+def run_history(workdir: Path, messages: int, settings: Settings, cpus: str | None = None) -> dict[str, Any]:
     """
     Create the schema by starting our server once on an empty database, stop it, insert
-    C{messages} rows with sqlite3, start it again on that database and time ``/history 500``
-    round trips (until all 500 history lines of the answer have arrived).
+    C{messages} rows with sqlite3, start it again on that database (on C{cpus} when given) and
+    time ``/history 500`` round trips (until all 500 history lines of the answer have arrived).
+    The client is the bench's own process. Both servers' logs and exits are reported.
     """
     db = workdir / "history.sqlite3"
     (workdir / "create").mkdir()
-    first = OurServer(db_path=db)
+    first = OurServer(cpus, db_path=db)
     try:
         first.start(workdir / "create", 1)
     finally:
         first.stop()
+    if first.exit_problem() or first.log_problems():
+        raise RuntimeError(f"the server that created the schema: {first.exit_problem() or first.log_problems()[0]}")
     fill_s = fill_history(db, messages)
-    server = OurServer(db_path=db)
+    server = OurServer(cpus, db_path=db)
     (workdir / "serve").mkdir()
     started = time.monotonic()
     server.start(workdir / "serve", 1)
@@ -341,5 +441,9 @@ def run_history(workdir: Path, messages: int, settings: Settings) -> dict[str, A
         "mean_ms": round(sum(warm) / len(warm) * 1000, 3),
         "answer_bytes": bytes_per_answer,
         "server_log_errors": server.log_errors(),
+        "server_log_first": next(iter(server.log_problems()), None),
         "server_exit": exit_status,
+        "server_exit_problem": server.exit_problem(),
+        "server_threads_cpus": server.threads_cpus,
+        "server_command": server.shown_command(),
     }

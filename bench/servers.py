@@ -13,8 +13,13 @@ by the caller in a ``finally``:
 - L{InspircdServer}: InspIRCd (when installed), with a configuration written by the bench that
   lifts its flood limits, listens on 127.0.0.1 only and does no DNS or ident lookups.
 
-Each knows the protocol the load generator must speak to it and can report its process's CPU
-time and resident memory from /proc.
+Each knows the protocol the load generator must speak to it, which scenarios it can take part in
+(L{Server.cannot}), and can report its process's CPU time and resident memory from /proc. Given
+C{cpus} (a ``taskset -c`` list), it starts under ``taskset -c CPUS``, so that the process and
+every thread it ever starts (SQLite's, Twisted's thread pool) stay on those CPUs; L{Server.stop}
+reads every thread's allowed CPUs just before it stops the process, to prove it. L{Server.stop}
+also remembers how the process ended, L{Server.exit_problem} says whether that was badly, and
+L{Server.log_problems} finds the error lines in everything the server logged.
 """
 
 from __future__ import annotations
@@ -30,14 +35,19 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from bench.pinning import taskset_prefix
 
 REPO = Path(__file__).resolve().parent.parent
 START_WAIT = 30.0  # longest wait for a server to listen
 STOP_WAIT = 20.0  # SIGTERM, then SIGKILL after this many seconds
 #: ``twistd chat``'s default --max-clients; the bench raises it only for runs that need more.
 OUR_DEFAULT_MAX_CLIENTS = 10_000
-ERROR_PATTERN = re.compile(r"Traceback|Unhandled Error|Unhandled error|CRITICAL")
+#: Lines of a Twisted log (ours, the threaded baseline's output) that mean something went wrong: a
+#: traceback, an unhandled error (in a Deferred or a callback), or an event logged at error or
+#: critical level (``[namespace#error]``, ``[namespace#critical]``).
+ERROR_PATTERN = re.compile(r"Traceback|Unhandled|#error\]|#critical\]|CRITICAL|Fatal Python error")
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -58,6 +68,42 @@ def status_kib(pid: int, field: str) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def thread_cpus(pid: int) -> dict[str, int]:
+    """The CPUs every thread of process C{pid} may run on: {Cpus_allowed_list: threads}, or {}."""
+    seen: dict[str, int] = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return seen
+    for task in tasks:
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("Cpus_allowed_list:"):
+                    cpus = line.split(":", 1)[1].strip()
+                    seen[cpus] = seen.get(cpus, 0) + 1
+        except OSError:
+            continue  # the thread ended meanwhile
+    return seen
+
+
+def exit_problem(ending: str | None, status: int | None, clean: frozenset[int]) -> str | None:
+    """
+    None if a server that L{Server.stop} ended with C{ending} and exit C{status} stopped cleanly
+    (our SIGTERM, then an exit status in C{clean}); else what went wrong, in words.
+    """
+    if ending is None:
+        return None  # never stopped (never started)
+    if ending == "exited by itself":
+        return f"exited by itself during the run (status {status})"
+    if ending == "sigkill":
+        return f"did not exit within {STOP_WAIT:.0f} s of SIGTERM; killed"
+    if status in clean:
+        return None
+    if status is not None and status < 0:
+        return f"died of signal {signal.Signals(-status).name} after our SIGTERM"
+    return f"exit status {status} after our SIGTERM"
 
 
 def free_port() -> int:
@@ -83,17 +129,36 @@ def twistd_command() -> list[str]:
 
 
 class Server:
-    """A server process under test: started by L{start}, always stopped with L{stop}."""
+    """
+    A server process under test: started by L{start}, always stopped with L{stop}. Owns its
+    process, the logs it writes (every one of them is scanned for errors), and what L{stop} saw.
+    """
 
     name = ""
     protocol = ""  # what the load generator speaks to it: line, threaded, irc or ws
+    #: Scenarios this server cannot take part in, and why (the report says so instead of a figure).
+    cannot_do: ClassVar[dict[str, str]] = {}
+    #: Exit statuses that mean "stopped cleanly by our SIGTERM" (a negative status: killed by that signal).
+    clean_exits: ClassVar[frozenset[int]] = frozenset({0, -signal.SIGTERM})
+    error_pattern: ClassVar[re.Pattern[str]] = ERROR_PATTERN
 
-    def __init__(self) -> None:
+    def __init__(self, cpus: str | None = None) -> None:
         self.process: subprocess.Popen[bytes] | None = None
+        self.cpus = cpus  # a taskset -c list, or None: unpinned
         self.port = 0
         self.command: list[str] = []
-        self.log_path: Path | None = None
+        self.log_path: Path | None = None  # where its standard output and error go
+        self.log_paths: list[Path] = []  # every log it writes, that one included
+        self.config_text: str | None = None  # a configuration file the bench wrote for it, if any
+        self.ending: str | None = None  # how it ended: "sigterm", "sigkill" (after STOP_WAIT) or "exited by itself"
+        self.threads_cpus: dict[str, int] = {}  # at the stop: {allowed CPUs: threads}
+        self.stop_s: float | None = None  # seconds from our SIGTERM to its exit
         self._log_file: Any = None
+
+    @classmethod
+    def cannot(cls, scenario: str) -> str | None:
+        """None if this server can take part in C{scenario}, else why not."""
+        return cls.cannot_do.get(scenario)
 
     @property
     def pid(self) -> int:
@@ -106,17 +171,19 @@ class Server:
         raise NotImplementedError
 
     def _spawn(self, command: list[str], workdir: Path, env: dict[str, str] | None = None) -> None:
-        self.command = command
+        """Start C{command} (under ``taskset -c`` when pinned), its output to NAME.log in C{workdir}."""
+        self.command = taskset_prefix(self.cpus) + command
         self.log_path = workdir / f"{self.name}.log"
+        if self.log_path not in self.log_paths:
+            self.log_paths.append(self.log_path)
+        self.ending = None
         self._log_file = self.log_path.open("ab")
-        self.process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=self._log_file,
+        self.process = subprocess.Popen(self.command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=self._log_file,
                                         stderr=subprocess.STDOUT, env=env)
 
     def log_text(self) -> str:
-        """What the server has written to its log so far."""
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return self.log_path.read_text("utf-8", "replace")
+        """What the server has written to its logs so far (all of them, one after the other)."""
+        return "".join(path.read_text("utf-8", "replace") for path in self.log_paths if path.exists())
 
     def _wait_for(self, ready: Callable[[], int | None]) -> int:
         """Poll C{ready} (bounded) until it returns the port; fail early if the process died."""
@@ -132,16 +199,28 @@ class Server:
         raise RuntimeError(f"{self.name} did not listen within {START_WAIT:.0f} s:\n{self.log_text()[-3000:]}")
 
     def stop(self) -> int | None:
-        """SIGTERM, a bounded wait, then SIGKILL; return the exit status (None if never started)."""
+        """
+        Read every thread's allowed CPUs, then SIGTERM, a bounded wait, then SIGKILL; remember how
+        it ended (L{ending}); return the exit status (None if never started). Calling it again
+        changes nothing.
+        """
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_WAIT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_WAIT)
+        if self.ending is None:
+            if self.process.poll() is None:
+                self.threads_cpus = thread_cpus(self.process.pid)
+                self.process.send_signal(signal.SIGTERM)
+                self.ending = "sigterm"
+                signalled = time.monotonic()
+                try:
+                    self.process.wait(STOP_WAIT)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.ending = "sigkill"
+                    self.process.wait(STOP_WAIT)
+                self.stop_s = round(time.monotonic() - signalled, 2)
+            else:
+                self.ending = "exited by itself"
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -159,9 +238,19 @@ class Server:
         """Another kB field of the server's /proc status (VmHWM: its peak RSS)."""
         return status_kib(self.pid, field)
 
+    def log_problems(self) -> list[str]:
+        """The lines of its logs that show an error (a traceback, an unhandled error, error level)."""
+        return [line for line in self.log_text().splitlines() if self.error_pattern.search(line)]
+
     def log_errors(self) -> int:
-        """How many tracebacks or unhandled errors the server logged."""
-        return len(ERROR_PATTERN.findall(self.log_text()))
+        """How many error lines the server logged."""
+        return len(self.log_problems())
+
+    def exit_problem(self) -> str | None:
+        """None if the server was stopped by our SIGTERM and exited cleanly, else what went wrong."""
+        if self.process is None:
+            return None
+        return exit_problem(self.ending, self.process.returncode, self.clean_exits)
 
     def shown_command(self) -> str:
         """The command line, as a shell would take it."""
@@ -179,8 +268,8 @@ class OurServer(Server):
     listening = re.compile(r"chat server listening on 127\.0\.0\.1:(\d+)")
     doors: tuple[str, ...] = ("--no-web",)  # options that open further doors (the line door is always open)
 
-    def __init__(self, db_path: Path | None = None) -> None:
-        super().__init__()
+    def __init__(self, cpus: str | None = None, db_path: Path | None = None) -> None:
+        super().__init__(cpus)
         self.db_path = db_path
 
     def start(self, workdir: Path, clients: int) -> None:
@@ -193,7 +282,7 @@ class OurServer(Server):
         if clients + 100 > OUR_DEFAULT_MAX_CLIENTS:
             command += ["--max-clients", str(clients + 100)]
         self._spawn(command, workdir, env=python_env())
-        self.log_path = workdir / "twistd.log"
+        self.log_paths.append(workdir / "twistd.log")
 
         def port() -> int | None:
             match = self.listening.search(self.log_text())
@@ -203,10 +292,8 @@ class OurServer(Server):
 
     @staticmethod
     def describe() -> dict[str, Any]:
-        """Which code and interpreter run as "ours"."""
-        commit = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, check=False).stdout.strip()
-        return {"code": str(REPO / "chat_twisted"), "git": commit or None, "python": sys.version.split()[0]}
+        """Which code and interpreter run as "ours" (the commit is the report's provenance)."""
+        return {"code": str(REPO / "chat_twisted"), "python": sys.version.split()[0]}
 
 
 class OurIrcServer(OurServer):
@@ -239,6 +326,7 @@ class ThreadedServer(Server):
 
     name = "threaded"
     protocol = "threaded"
+    cannot_do = {"rooms": "it has one room and no /join (everyone hears everyone)"}
     listening = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
     def start(self, workdir: Path, clients: int) -> None:
@@ -293,6 +381,11 @@ class InspircdServer(Server):
 
     name = "inspircd"
     protocol = "irc"
+    #: InspIRCd 3 (the Debian package) ends on SIGTERM through its own handler with
+    #: EXIT_STATUS_SIGTERM, which is 10 in its include/exitcodes.h ("Received SIGTERM").
+    clean_exits = frozenset({0, 10, -signal.SIGTERM})
+    #: Its standard output: start-up notes, and on trouble "ERROR", "[*] Error..." or a crash.
+    error_pattern = re.compile(r"(?i)\berror\b|segmentation fault|core dumped|terminate called|Traceback")
 
     @staticmethod
     def executable() -> str | None:
@@ -311,7 +404,8 @@ class InspircdServer(Server):
         for attempt in range(3):  # the free port may be taken by someone else before InspIRCd binds it
             self.port = free_port()
             config = workdir / "inspircd.conf"
-            config.write_text(INSPIRCD_CONFIG.format(port=self.port, dir=workdir, sockets=sockets))
+            self.config_text = INSPIRCD_CONFIG.format(port=self.port, dir=workdir, sockets=sockets)
+            config.write_text(self.config_text)
             (workdir / "motd.txt").write_text("chat_twisted benchmark\n")
             command = [binary, "--nofork", f"--config={config}"]
             if os.geteuid() == 0:
@@ -324,6 +418,10 @@ class InspircdServer(Server):
                 self.stop()
                 if attempt == 2:
                     raise
+                # Keep the failed attempt's output apart: only the attempt that serves is judged.
+                assert self.log_path is not None
+                self.log_paths.remove(self.log_path)
+                self.log_path.rename(workdir / f"{self.name}-attempt-{attempt + 1}.log")
 
     def _accepts(self) -> int | None:
         try:

@@ -1,8 +1,11 @@
 """
 Markdown tables of a results file, as pasted into docs/performance.md: ``python -m bench tables
-RESULTS.json``. Figures are the medians over the rounds; ratios are ours/peer, the median of the
+RESULTS.json``. First what the figures were measured with (commit, command, host, pinning), then
+one table per scenario. Figures are the medians over the successful rounds, with their spread
+(min–max) in brackets when there was more than one; ratios are ours/peer, the median of the
 per-round ratios (and, when our IRC or WebSocket door ran, ours-irc/peer or ours-ws/peer in more
-columns).
+columns); "CPU s/M" is the server's CPU seconds per million deliveries. A server with failed runs
+says how many, and the failed runs are listed at the end with their reasons.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.summary import one_line
+
 
 def _num(value: Any, digits: int = 0) -> str:
     if value is None:
@@ -18,6 +23,20 @@ def _num(value: Any, digits: int = 0) -> str:
     if isinstance(value, float) and digits:
         return f"{value:,.{digits}f}".replace(",", " ")
     return f"{round(value):,}".replace(",", " ")
+
+
+def _fig(summary: dict[str, Any], server: str, metric: str, digits: int = 0, scale: float = 1.0) -> str:
+    """The median of C{metric} for C{server}, with its spread when the runs differ."""
+    middle = summary["median"].get(server, {}).get(metric)
+    if middle is None:
+        return "–"
+    text = _num(middle / scale if scale != 1 else middle, digits)
+    spread = summary.get("spread", {}).get(server, {}).get(metric)
+    if spread:
+        low, high = (_num(v / scale if scale != 1 else v, digits) for v in spread)
+        if low != high:
+            text += f" ({low}–{high})"
+    return text
 
 
 def _ratio(summary: dict[str, Any], peer: str, metric: str, reference: str = "ours") -> str:
@@ -32,29 +51,62 @@ def _ratio(summary: dict[str, Any], peer: str, metric: str, reference: str = "ou
 DOORS = ("ours-irc", "ours-ws")
 
 
-def fanout_table(points: list[dict[str, Any]], servers: list[str]) -> str:
-    """One row per point and server: lines/s, latency, lost/reordered, CPU, and the ratios."""
+def _servers(point: dict[str, Any], servers: list[str]) -> list[str]:
+    """The servers of C{servers} that took part in the point (those that could)."""
+    return [s for s in servers if s in point["summary"]["median"]]
+
+
+def _name(point: dict[str, Any], server: str) -> str:
+    failed = point["summary"]["median"].get(server, {}).get("runs_failed")
+    return f"{server} ({failed} failed)" if failed else server
+
+
+def _cannot(point: dict[str, Any]) -> list[str]:
+    return [f"| | {server}: cannot ({why}) |" for server, why in point.get("not_run", {}).items()]
+
+
+def fanout_table(points: list[dict[str, Any]], servers: list[str], key: str = "senders") -> str:
+    """One row per point and server: lines/s, latency, CPU per million deliveries, and the ratios."""
     doors = [door for door in DOORS if door in servers]
-    rows = [("| C / S | server | delivered lines/s | p50 ms | p99 ms | max ms | lost | reordered "
-             "| server CPU | loadgen CPU | ours/peer lines/s | ours/peer p99 |"
+    label = "C / S" if key == "senders" else "C / rooms"
+    rows = [(f"| {label} | server | delivered M lines/s | p50 ms | p99 ms | p999 ms | max ms "
+             "| server CPU | CPU s/M | loadgen CPU | ours/peer lines/s | ours/peer p99 |"
              + "".join(f" {door}/peer lines/s | {door}/peer p99 |" for door in doors)),
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|" + "---|---|" * len(doors)]
     for point in points:
         summary = point["summary"]
-        for server in servers:
-            m = summary["median"].get(server, {})
-            lost = sum(r.get("lost", 0) for r in point["runs"] if r["server"] == server and r.get("ok"))
-            reordered = sum(r.get("reordered", 0) for r in point["runs"] if r["server"] == server and r.get("ok"))
-            failed = f" ({m.get('runs_failed')} failed)" if m.get("runs_failed") else ""
+        for server in _servers(point, servers):
+            offered = point.get("offered_messages_per_s", {}).get(server)
+            where = f"{point['clients']} / {point[key]}" + (f" at {_num(offered)}/s" if offered else "")
             rows.append(
-                f"| {point['clients']} / {point['senders']} | {server}{failed} | {_num(m.get('delivered_per_s'))} "
-                f"| {_num(m.get('p50_ms'), 1)} | {_num(m.get('p99_ms'), 1)} | {_num(m.get('max_ms'), 1)} "
-                f"| {lost} | {reordered} | {_num(m.get('server_cpu_pct'))} % | {_num(m.get('loadgen_cpu_pct'))} % "
+                f"| {where} | {_name(point, server)} | {_fig(summary, server, 'delivered_per_s', 3, 1e6)} "
+                f"| {_fig(summary, server, 'p50_ms', 1)} | {_fig(summary, server, 'p99_ms', 1)} "
+                f"| {_fig(summary, server, 'p999_ms', 1)} | {_fig(summary, server, 'max_ms', 1)} "
+                f"| {_fig(summary, server, 'server_cpu_pct')} % | {_fig(summary, server, 'cpu_s_per_m', 2)} "
+                f"| {_fig(summary, server, 'loadgen_cpu_pct')} % "
                 f"| {'' if server == 'ours' else _ratio(summary, server, 'delivered_per_s')} "
                 f"| {'' if server == 'ours' else _ratio(summary, server, 'p99_ms')} |"
                 + "".join(f" {'' if server == door else _ratio(summary, server, 'delivered_per_s', door)} "
                           f"| {'' if server == door else _ratio(summary, server, 'p99_ms', door)} |"
                           for door in doors))
+        rows += _cannot(point)
+    return "\n".join(rows)
+
+
+def storm_table(points: list[dict[str, Any]], servers: list[str]) -> str:
+    """Logins per second in the storm, and the server's CPU per login."""
+    rows = ["| N by K | server | logins/s | p50 ms | p99 ms | max ms | server CPU per login | RSS after | ours/peer |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for point in points:
+        summary = point["summary"]
+        for server in _servers(point, servers):
+            rows.append(f"| {point['connections']} by {point['parallel']} | {_name(point, server)} "
+                        f"| {_fig(summary, server, 'conn_per_s')} | {_fig(summary, server, 'p50_ms', 1)} "
+                        f"| {_fig(summary, server, 'p99_ms', 1)} | {_fig(summary, server, 'max_ms', 1)} "
+                        f"| {_fig(summary, server, 'server_cpu_ms_per_login', 2)} ms "
+                        f"| {_fig(summary, server, 'rss_after_kib')} KiB "
+                        f"| {'' if server == 'ours' else _ratio(summary, server, 'conn_per_s')} |")
+        rows += _cannot(point)
     return "\n".join(rows)
 
 
@@ -66,15 +118,15 @@ def idle_table(points: list[dict[str, Any]], servers: list[str]) -> str:
             "|---:|---|---:|---:|---:|---:|---|" + "---|" * len(doors)]
     for point in points:
         summary = point["summary"]
-        for server in servers:
-            m = summary["median"].get(server, {})
+        for server in _servers(point, servers):
             rows.append(
-                f"| {point['clients']} | {server} | {_num(m.get('rss_per_conn_kib'), 2)} KiB "
-                f"| {_num(m.get('rss_before_kib'))} KiB | {_num(m.get('rss_after_kib'))} KiB "
-                f"| {_num(m.get('login_s'), 1)} s "
+                f"| {point['clients']} | {_name(point, server)} | {_fig(summary, server, 'rss_per_conn_kib', 2)} KiB "
+                f"| {_fig(summary, server, 'rss_before_kib')} KiB | {_fig(summary, server, 'rss_after_kib')} KiB "
+                f"| {_fig(summary, server, 'login_s', 1)} s "
                 f"| {'' if server == 'ours' else _ratio(summary, server, 'rss_per_conn_kib')} |"
                 + "".join(f" {'' if server == door else _ratio(summary, server, 'rss_per_conn_kib', door)} |"
                           for door in doors))
+        rows += _cannot(point)
     return "\n".join(rows)
 
 
@@ -83,18 +135,19 @@ def connect_table(points: list[dict[str, Any]], servers: list[str]) -> str:
     rows = ["| server | connections/s | p50 ms | p99 ms | max ms | ours/peer |", "|---|---:|---:|---:|---:|---|"]
     for point in points:
         summary = point["summary"]
-        for server in servers:
-            m = summary["median"].get(server, {})
-            rows.append(f"| {server} | {_num(m.get('conn_per_s'))} | {_num(m.get('p50_ms'), 1)} "
-                        f"| {_num(m.get('p99_ms'), 1)} | {_num(m.get('max_ms'), 1)} "
+        for server in _servers(point, servers):
+            rows.append(f"| {_name(point, server)} | {_fig(summary, server, 'conn_per_s')} "
+                        f"| {_fig(summary, server, 'p50_ms', 1)} | {_fig(summary, server, 'p99_ms', 1)} "
+                        f"| {_fig(summary, server, 'max_ms', 1)} "
                         f"| {'' if server == 'ours' else _ratio(summary, server, 'conn_per_s')} |")
+        rows += _cannot(point)
     return "\n".join(rows)
 
 
 def history_table(history: dict[str, Any]) -> str:
     """/history 500 round trips."""
     if not history.get("ok"):
-        return f"history failed: {history.get('error')}"
+        return f"history failed: {'; '.join(history.get('why_failed') or [str(history.get('error'))])}"
     return "\n".join([
         "| stored messages | database | server start | requests | first (cold) | p50 | p99 | max | answer |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -104,20 +157,60 @@ def history_table(history: dict[str, Any]) -> str:
     ])
 
 
+def provenance(results: dict[str, Any]) -> str:
+    """What the figures were measured with, as a short list."""
+    machine = results.get("machine", {})
+    pinning = results.get("pinning") or {}
+    if pinning.get("pinned"):
+        where = f"server on CPU {pinning['server_cpus']}, load generator on CPU {pinning['loadgen_cpus']} (taskset)"
+    else:
+        where = f"**UNPINNED** ({pinning.get('unpinned_because', 'pinning not recorded')})"
+    source = results.get("source") or {}
+    settings = results.get("settings", {})
+    changed = " (**the tree changed during the run**: the figures may mix versions)" \
+        if source.get("changed_during_run") else ""
+    lines = [
+        f"- commit `{source.get('commit', '?')}`{changed}",
+        f"- command `{results.get('command', '?')}`",
+        f"- host: {machine.get('nproc')} × {machine.get('cpu')}, {machine.get('mem_gib')} GiB, "
+        f"Linux {machine.get('kernel')}, Python {machine.get('python')}",
+        f"- {where}; medians of {settings.get('rounds')} round(s), server order rotated each round",
+    ]
+    for name, config in (results.get("server_config") or {}).items():
+        extra = f" (configuration: `{config['config_file']}`)" if config.get("config_file") else ""
+        lines.append(f"- {name}: `{config['command']}`{extra}")
+    return "\n".join(lines)
+
+
+def failed_list(results: dict[str, Any]) -> str:
+    """The failed runs and why, one per line."""
+    return "\n".join(f"- {f['scenario']} {f['point']}, {f['server']}, round {f['round']}: "
+                     f"{'; '.join(map(one_line, f['why']))}" for f in results.get("failed_runs") or [])
+
+
 def tables(results: dict[str, Any]) -> str:
     """Every table the results allow, with headings."""
     servers = results["servers_run"]
-    parts = []
+    parts = ["### What was measured", provenance(results)]
     if results.get("fanout"):
         parts += ["### Fan-out, standard points", fanout_table(results["fanout"], servers)]
     if results.get("sweep"):
         parts += ["### Fan-out sweep", fanout_table(results["sweep"], servers)]
+    if results.get("rooms"):
+        parts += ["### Many rooms (everyone talking in their own room)",
+                  fanout_table(results["rooms"], servers, "rooms")]
+    if results.get("openloop"):
+        parts += ["### Open loop (a fixed send rate below saturation)", fanout_table(results["openloop"], servers)]
+    if results.get("storm"):
+        parts += ["### Login storm", storm_table(results["storm"], servers)]
     if results.get("idle"):
         parts += ["### Idle clients", idle_table(results["idle"], servers)]
     if results.get("connect"):
         parts += ["### Connections", connect_table(results["connect"], servers)]
     if results.get("history"):
         parts += ["### History", history_table(results["history"])]
+    if results.get("failed_runs"):
+        parts += ["### Failed runs (left out of every figure above)", failed_list(results)]
     return "\n\n".join(parts) + "\n"
 
 
