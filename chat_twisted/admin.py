@@ -48,7 +48,7 @@ from twisted.python.failure import Failure
 
 from chat_twisted.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_password_rules
 from chat_twisted.errors import PasswordRule
-from chat_twisted.model import name_key
+from chat_twisted.model import name_key, sanitise
 from chat_twisted.passwords import PasswordHasher
 from chat_twisted.retention import DEFAULT_BATCH, RetentionSettings
 from chat_twisted.store import postgres as postgres_sql
@@ -246,10 +246,13 @@ def _when(seconds: float) -> str:
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Print C{rows} under C{header}, each column as wide as its widest cell (the last one not padded)."""
+    """
+    Print C{rows} under C{header}, each column as wide as its widest cell (the last one not
+    padded, and no line ending in spaces when its last cells are empty).
+    """
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
     for row in [header, *rows]:
-        print("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]))
+        print("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]).rstrip())
 
 
 def accounts_list(database: Database, args: argparse.Namespace) -> int:
@@ -322,12 +325,33 @@ def rooms_list(database: Database, args: argparse.Namespace) -> int:
     return OK
 
 
+#: What the ROOM column of C{bans list} shows for a server-wide ban (no room name has parentheses).
+SERVER_WIDE = "(server)"
+
+
+def _expiry(expires: float | None, now: float) -> str:
+    if expires is None:
+        return "never"
+    return _when(expires) + (" (expired)" if expires <= now else "")
+
+
 def bans_list(database: Database, args: argparse.Namespace) -> int:
     """
-    Print the bans. There are none to print: the server has no moderation yet. When it does, its
-    bans table gets a C{list_bans_txn} in each store module, called here like L{accounts_list}.
+    Print every server-wide ban, then the bans of each claimed room (in the order of the rooms'
+    keys, each room's by mask): where it applies, its mask, who set it and when, when it expires
+    (C{never}; an expired one the server has not lifted yet is marked so), and its reason (free
+    text, so shown sanitised: nothing in it can act on the terminal).
     """
-    print("no bans: the server has no moderation yet, so nobody can be banned")
+    now = time.time()
+    bans = [(SERVER_WIDE, ban) for ban in database.run(database.sql.server_bans_txn)]
+    bans += [(record.name, ban) for record in database.run(database.sql.claimed_rooms_txn)
+             for ban in sorted(record.bans, key=lambda ban: ban.mask)]
+    if not bans:
+        print("no bans")
+        return OK
+    _table(("ROOM", "MASK", "SET BY", "SET (UTC)", "EXPIRES (UTC)", "REASON"),
+           [(where, sanitise(ban.mask), ban.by, _when(ban.when), _expiry(ban.expires, now), sanitise(ban.reason))
+            for where, ban in bans])
     return OK
 
 
@@ -414,7 +438,7 @@ def make_parser() -> argparse.ArgumentParser:
     """The tool's argument parser: C{--db}, then a command (with its action, for some)."""
     parser = argparse.ArgumentParser(
         prog="python -m chat_twisted.admin",
-        description="Look after a chat_twisted database: accounts, rooms, backups, pruning."
+        description="Look after a chat_twisted database: accounts, rooms, bans, backups, pruning."
         " Safe to use while the server runs.",
         epilog="Exit status: 0 done, 1 no such account, 2 usage or database problem.",
     )
@@ -438,9 +462,9 @@ def make_parser() -> argparse.ArgumentParser:
     rooms.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
         "list", help="each room, its message count and its newest message's time").set_defaults(run=rooms_list)
 
-    bans = commands.add_parser("bans", help="bans (none yet: the server has no moderation)")
+    bans = commands.add_parser("bans", help="the server-wide bans and the bans of claimed rooms")
     bans.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
-        "list", help="every ban").set_defaults(run=bans_list)
+        "list", help="every ban: where, mask, set by, when, expiry, reason").set_defaults(run=bans_list)
 
     copy = commands.add_parser("backup", help="copy a SQLite database to a new FILE, online and consistent")
     copy.add_argument("file", metavar="FILE")

@@ -3,9 +3,9 @@ The chat core's facade: L{ChatService} takes the doors' typed requests and owns 
 layers below it.
 
 The layers, each given the ones below it and never importing one above: L{Delivery} (the outbox,
-fan-out, flush); L{Rooms} (membership, topics); L{Publishing} (room and private messages,
-history, offline messages) and L{Logins} (nicknames, accounts, the login timer); and this
-service on top. Together they own all shared chat state and every chat rule, and do no I/O:
+fan-out, flush); L{Rooms} (membership, topics, moderation state); L{Publishing} (room and private
+messages, history, offline messages), L{Logins} (nicknames, accounts, the login timer) and
+L{Moderation} (operators, modes, bans, server operators); and this service on top. Together they own all shared chat state and every chat rule, and do no I/O:
 they never touch a transport, open a socket, import the reactor or word a message. They reach
 users only through L{IChatClient}, read time only from the clock they are given, and keep what
 must last in the L{IChatStore} they are given.
@@ -13,7 +13,7 @@ must last in the L{IChatStore} they are given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -31,6 +31,10 @@ from chat_twisted.interfaces import IChatClient, IChatStore
 from chat_twisted.limits import ConnectionLimits
 from chat_twisted.logins import Logins
 from chat_twisted.metrics import ChatMetrics, MetricsHooks
+from chat_twisted.bus import IChatBus
+from chat_twisted.mirror import Mirror
+from chat_twisted.moderation import Moderation
+from chat_twisted.peers import BusPeers, Peers, flags
 from chat_twisted.model import (
     ErrorReply,
     Event,
@@ -80,6 +84,8 @@ class ChatService(Service):
     @param on_store_failure: called with the failure if the store cannot be opened (the server
         cannot work without it: the process should stop); by default it is only logged.
     @param metrics: what the core counts into (C{--metrics}); None counts nothing.
+    @param operators: the accounts of the server operators (C{--oper}).
+    @param bus: the link to the other processes of a cluster (C{--bus}); None: this process alone.
     """
 
     def __init__(
@@ -93,6 +99,8 @@ class ChatService(Service):
         nick_timeout: float = DEFAULT_NICK_TIMEOUT,
         on_store_failure: Callable[[Failure], None] | None = None,
         metrics: ChatMetrics | None = None,
+        operators: Iterable[str] = (),
+        bus: IChatBus | None = None,
     ) -> None:
         self.clock = clock
         self.store = store
@@ -107,30 +115,55 @@ class ChatService(Service):
         store.batch_runner = self.delivery.outbox.as_one
         store = self.metrics.watch(self, store)  # the layers' store: with metrics, its failures and commits count
         accounts = Accounts(store, hasher, clock)
+        self.peers = peers = BusPeers(bus, clock) if bus is not None else Peers()
         self.directory = Directory()
-        self.rooms = Rooms(self.delivery)
-        self.publishing = Publishing(clock, store, accounts, self.delivery, self.rooms, self.directory, self.metrics)
-        self.logins = Logins(clock, accounts, self.delivery, self.rooms, self.directory, nick_timeout, self._close)
+        self.rooms = Rooms(self.delivery, peers)
+        self.publishing = Publishing(clock, store, accounts, self.delivery, self.rooms, self.directory, self.metrics,
+                                     peers)
+        self.logins = Logins(clock, accounts, self.delivery, self.rooms, self.directory, nick_timeout, self._close,
+                             lambda session, account: self.moderation.refuse_account(session, account), peers)
+        self.moderation = Moderation(clock, store, self.delivery, self.rooms, self.directory, operators,
+                                     lambda: self._sessions, self._close, self.metrics, peers)
+        if isinstance(peers, BusPeers):
+            self._mirror(peers)
         self._sessions: set[Session] = set()  # every admitted connection, logged in or not
         self._shutting_down = False
         self._all_gone: Deferred[None] | None = None
         # While the store opens: the Deferreds of requests that wait for it, in arrival order.
         self._waiting_for_store: list[Deferred[None]] | None = None
 
+    def _mirror(self, peers: BusPeers) -> None:
+        """Apply what the other processes announce, through a L{Mirror}."""
+        mirror = Mirror(self.delivery, self.rooms, self.directory, self.moderation, self._close)
+        peers.on_remote = mirror.apply
+        peers.on_snapshot = mirror.load
+        peers.on_cut = mirror.cut
+
+        def gone(origin: str) -> None:
+            log.info("process {origin} is gone; its users leave", origin=origin)
+            peers.announce_for(origin, "down", CONNECTION_LOST)
+
+        peers.on_gone = gone
+
     # --- service life ------------------------------------------------------------------------
 
     def startService(self) -> None:
-        """Open the store and load the rooms' topics; users' requests wait until that is done."""
+        """
+        Open the store and load the rooms' topics, the claimed rooms and the server bans; users'
+        requests wait until that is done.
+        """
         super().startService()
         self._waiting_for_store = []
         opened = self.store.start()
         opened.addCallback(lambda _: self.store.room_topics())
         opened.addCallback(self.rooms.load_topics)
+        opened.addCallback(lambda _: self.moderation.load())
+        opened.addCallback(lambda _: self.peers.start())
         opened.addErrback(self._store_failed)
         opened.addBoth(lambda _: self._store_ready())
 
     def _store_failed(self, failure: Failure) -> None:
-        log.failure("could not open the store", failure)
+        log.failure("could not open the store or reach the other processes", failure)
         if self._on_store_failure is not None:
             self._on_store_failure(failure)
 
@@ -147,6 +180,7 @@ class ChatService(Service):
         """
         super().stopService()
         self._shutting_down = self.rooms.quiet = True
+        leaving = self.peers.stop("server shutting down")
         for session in list(self._sessions):
             self.logins.cancel_timer(session)
             self.delivery.to(session, ServerShutdown())
@@ -155,6 +189,7 @@ class ChatService(Service):
         if self._sessions:
             gone = self._all_gone = Deferred()
             gone.addTimeout(SHUTDOWN_GRACE, self.clock, onTimeoutCancel=lambda result, timeout: None)
+        gone.addCallback(lambda _: leaving)
         gone.addCallback(lambda _: self.store.stop())
         return gone
 
@@ -164,9 +199,15 @@ class ChatService(Service):
         """
         Start a session for a new connection through C{door} (its name in metrics) and give it
         the time allowed to log in. A connection over the limits, or arriving during shutdown,
-        gets one error and is closed; its session is closed.
+        gets one error and is closed; its session is closed. So is one from an address banned from
+        the server.
         """
         session = Session(self, client, peer, self.clock.seconds(), door)
+        ban = self.moderation.server_ban_for(session)
+        if ban is not None:
+            session.closed = True
+            self.moderation.refuse(session, ban)
+            return session
         refusal = ShuttingDown() if self._shutting_down else self.limits.admit(session.address)
         if refusal is not None:
             session.closed = True
@@ -262,7 +303,12 @@ class ChatService(Service):
         return self.logins.authenticate(session, request.account, request.password)
 
     def _enter(self, session: Session, name: str, who: bool = False) -> None:
+        self.moderation.check_entry(session, name)
         room = self.rooms.enter(session, name)
+        self.moderation.entered(session, room)
+        if self.peers.shared:
+            self.peers.announce("join", room.name, session.nick, session.account, session.away, flags(room, session))
+            self.peers.present(session)
         if who:
             self.delivery.to(session, self.rooms.who(room))
         if self.join_history > 0:
@@ -275,10 +321,16 @@ class ChatService(Service):
         self.rooms.leave(session, self.rooms.joined(session, request.room), request.reason)
 
     def _say(self, session: Session, request: rq.Say) -> None:
-        self.publishing.say(session, self.rooms.joined(session, request.room), request.text, request.notice)
+        room = self.rooms.joined(session, request.room)
+        if room.modes or room.bans:
+            self.moderation.check_speak(session, room)
+        self.publishing.say(session, room, request.text, request.notice)
 
     def _act(self, session: Session, request: rq.Act) -> None:
-        self.publishing.act(session, self.rooms.joined(session, request.room), request.text)
+        room = self.rooms.joined(session, request.room)
+        if room.modes or room.bans:
+            self.moderation.check_speak(session, room)
+        self.publishing.act(session, room, request.text)
 
     def _tell(self, session: Session, request: rq.Tell) -> Coroutine[Any, Any, None]:
         return self.publishing.tell(session, request.target, request.text, request.notice, request.action)
@@ -287,7 +339,9 @@ class ChatService(Service):
         if request.text is None:
             self.delivery.to(session, self.rooms.find(request.room).topic_info())
         else:
-            self.publishing.set_topic(session, self.rooms.joined(session, request.room), request.text)
+            room = self.rooms.joined(session, request.room)
+            self.moderation.check_topic(session, room)
+            self.publishing.set_topic(session, room, request.text)
 
     def _history(self, session: Session, request: rq.ReadHistory) -> None:
         self.publishing.show_history(session, self.rooms.joined(session, request.room), request)
@@ -306,7 +360,7 @@ class ChatService(Service):
         found = (self.directory.find(nick) for nick in request.nicks)
         users = tuple(
             UserInfo(user.nick or "", user.account, user.away, tuple(room.name for room in user.rooms.values()),
-                     now - user.active_at, user.connected_at)
+                     now - user.active_at, user.connected_at, self.moderation.is_server_operator(user))
             for user in found if user is not None
         )
         self.delivery.to(session, UserList(request.nicks, users))
@@ -336,6 +390,11 @@ class ChatService(Service):
         self._close(session, reason, Goodbye(reason), logged_as="quit")
 
 
+def _by_moderation(method: Callable[[Moderation, Session, Any], Any]) -> _Handler:
+    """The handler of a request that the moderation layer's C{method} does."""
+    return lambda service, session, request: method(service.moderation, session, request)
+
+
 #: Each request's handler: the one table the core dispatches from.
 _HANDLERS: dict[type[rq.Request], _Handler] = {
     rq.Login: ChatService._login,
@@ -358,6 +417,18 @@ _HANDLERS: dict[type[rq.Request], _Handler] = {
     rq.Rooms: ChatService._rooms,
     rq.Whois: ChatService._whois,
     rq.Time: ChatService._time,
+    rq.Claim: _by_moderation(Moderation.claim),
+    rq.SetOperator: _by_moderation(Moderation.set_operator),
+    rq.SetVoice: _by_moderation(Moderation.set_voice),
+    rq.Kick: _by_moderation(Moderation.kick),
+    rq.SetBan: _by_moderation(Moderation.set_ban),
+    rq.ListBans: _by_moderation(Moderation.list_bans),
+    rq.Invite: _by_moderation(Moderation.invite),
+    rq.SetModes: _by_moderation(Moderation.set_modes),
+    rq.KillUser: _by_moderation(Moderation.kill),
+    rq.ServerBan: _by_moderation(Moderation.server_ban),
+    rq.ListServerBans: _by_moderation(Moderation.list_server_bans),
+    rq.Wall: _by_moderation(Moderation.wall),
 }  # type: ignore[dict-item]
 
 #: Requests a session may make before it has a nickname.

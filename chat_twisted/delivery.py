@@ -48,9 +48,14 @@ class Delivery:
         """Close C{session}'s connection once everything asked for before has been delivered."""
         self.outbox.now(session.client.close)
 
-    def after(self, waiting: Deferred[Any], action: Callable[[Any], None], failed: Callable[[Failure], None]) -> None:
+    def after(self, waiting: Deferred[Any], action: Callable[[Any], None], failed: Callable[[Failure], None],
+              sequenced: bool = False) -> None:
         """Run C{action} with C{waiting}'s result (or C{failed}) in this call's turn; see L{Outbox.after}."""
-        self.outbox.after(waiting, action, failed)
+        self.outbox.after(waiting, action, failed, sequenced)
+
+    def in_sequence(self, sessions: Iterable[Session], event: Event) -> None:
+        """Deliver C{event}, which another process announced, to C{sessions} in its place in the one order."""
+        self.outbox.in_sequence(self.fan_out, tuple(sessions), event)
 
     def fan_out(self, recipients: tuple[Session, ...], event: Event) -> None:
         """

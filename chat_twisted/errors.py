@@ -169,6 +169,128 @@ class MailboxFull(ChatError):
     nick: str
 
 
+# --- moderation -------------------------------------------------------------------------------
+
+
+@dataclass(eq=False, repr=False)
+class NotOperator(ChatError):
+    """Only an operator of C{room} (or a server operator) may do that."""
+
+    room: str
+
+
+@dataclass(eq=False, repr=False)
+class NotServerOperator(ChatError):
+    """Only a server operator may do that."""
+
+
+@dataclass(eq=False, repr=False)
+class Banned(ChatError):
+    """The user is banned from C{room}, so may not enter it."""
+
+    room: str
+
+
+@dataclass(eq=False, repr=False)
+class InviteOnly(ChatError):
+    """C{room} is invite-only and the user has not been invited."""
+
+    room: str
+
+
+@dataclass(eq=False, repr=False)
+class CannotSpeak(ChatError):
+    """
+    The user may not speak in C{room}: C{why} is C{"moderated"} (only operators and voiced
+    users speak) or C{"banned"}.
+    """
+
+    room: str
+    why: str
+
+
+@dataclass(eq=False, repr=False)
+class UserNotInRoom(ChatError):
+    """C{nick} is not in C{room}."""
+
+    nick: str
+    room: str
+
+
+@dataclass(eq=False, repr=False)
+class UserInRoom(ChatError):
+    """C{nick} is already in C{room} (there is no need to invite them)."""
+
+    nick: str
+    room: str
+
+
+@dataclass(eq=False, repr=False)
+class Protected(ChatError):
+    """C{nick} is C{room}'s owner or a server operator: a room operator cannot do that to them."""
+
+    nick: str
+    room: str
+
+
+@dataclass(eq=False, repr=False)
+class InvalidMask(ChatError):
+    """
+    C{mask} is not a ban mask: a nickname pattern, C{account:NAME}, or an address or CIDR network
+    (server-wide bans: an account, address or network only).
+    """
+
+    mask: str
+
+
+@dataclass(eq=False, repr=False)
+class InvalidDuration(ChatError):
+    """C{text} is not a duration: a whole number of seconds, or one with a unit (C{30m}, C{2h}, C{7d})."""
+
+    text: str
+
+
+@dataclass(eq=False, repr=False)
+class NoSuchBan(ChatError):
+    """Nothing is banned under C{mask} (in C{room}; C{room} empty: server-wide)."""
+
+    mask: str
+    room: str = ""
+
+
+@dataclass(eq=False, repr=False)
+class UnknownMode(ChatError):
+    """C{mode} is not a room mode: they are C{i} (invite-only), C{m} (moderated) and C{t} (topic-locked)."""
+
+    mode: str
+
+
+@dataclass(eq=False, repr=False)
+class AlreadyClaimed(ChatError):
+    """C{room} is claimed already, by the account C{owner}."""
+
+    room: str
+    owner: str
+
+
+@dataclass(eq=False, repr=False)
+class CannotClaim(ChatError):
+    """C{room} (the lobby) belongs to the server: only a server operator may claim it."""
+
+    room: str
+
+
+@dataclass(eq=False, repr=False)
+class ServerBanned(ChatError):
+    """
+    The user's address or account is banned from this server until the time C{expires} (None:
+    until lifted), for C{reason} (may be empty). The connection is closed.
+    """
+
+    reason: str = ""
+    expires: float | None = None
+
+
 # --- the server -------------------------------------------------------------------------------
 
 

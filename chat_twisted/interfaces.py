@@ -138,3 +138,26 @@ class IChatStore(Interface):
         Fire with a list of L{StoredRoom}, one per room that has messages, in the order of
         their keys. Like L{recent_messages}, it counts every message appended before the call.
         """
+
+    # --- moderation: claimed rooms and server bans --------------------------------------------
+
+    def save_room(record):  # type: ignore[no-untyped-def]
+        """Keep the L{RoomRecord} C{record}, replacing any kept under its key. Fires with None."""
+
+    def delete_room(room_key):  # type: ignore[no-untyped-def]
+        """Forget the room record kept under C{room_key}; fire with True, or False if there was none."""
+
+    def claimed_rooms():  # type: ignore[no-untyped-def]
+        """Fire with a list of every kept L{RoomRecord}, in the order of their keys."""
+
+    def add_server_ban(ban):  # type: ignore[no-untyped-def]
+        """Keep the server-wide L{Ban} C{ban}, replacing any kept with the same mask. Fires with None."""
+
+    def remove_server_ban(mask):  # type: ignore[no-untyped-def]
+        """Forget the server ban of C{mask}; fire with True, or False if there was none."""
+
+    def server_bans():  # type: ignore[no-untyped-def]
+        """
+        Fire with a list of every kept server-wide L{Ban}, expired or not, in the order of their
+        masks (the core and the admin tool decide what an expired one means).
+        """

@@ -42,6 +42,7 @@ from chat_twisted.model import (
     name_key,
     sanitise,
 )
+from chat_twisted.peers import Peers
 from chat_twisted.rooms import Rooms
 from chat_twisted.sessions import Directory, Session
 
@@ -52,7 +53,9 @@ class Logins:
     """
     Nicknames and accounts of sessions. C{close} is how it ends a session (the core's: show it the
     event, it leaves with the reason, the connection closes), and C{nick_timeout} how many seconds
-    a connection has to log in (0: forever).
+    a connection has to log in (0: forever). C{refuse_account} is called with a session and the
+    account whose password it has just proven: it closes the session and returns True if that
+    account may not log in (a server ban).
     """
 
     def __init__(
@@ -64,8 +67,12 @@ class Logins:
         directory: Directory,
         nick_timeout: float,
         close: Callable[[Session, str, Event], None],
+        refuse_account: Callable[[Session, str], bool] = lambda session, account: False,
+        peers: Peers | None = None,
     ) -> None:
+        self._peers = peers or Peers()
         self._clock = clock
+        self._refuse_account = refuse_account
         self.accounts = accounts
         self._delivery = delivery
         self._rooms = rooms
@@ -108,15 +115,19 @@ class Logins:
             account = await self.accounts.lookup(key)
             if session.closed:
                 return False
+            if account is not None and session.proven != key:
+                raise NickRegistered(nick)
+            if not await self._claim_name(session, nick, registered=account is not None):
+                return False
             if account is None:
                 self._take(session, nick, account_key=session.proven)
-                return True
-            if session.proven != key:
-                raise NickRegistered(nick)
-            self._take_registered(session, nick, key)
+            else:
+                self._take_registered(session, nick, key)
             return True
         await self.accounts.check(key, nick, password, session.address)
-        if session.closed:
+        if session.closed or self._refuse_account(session, key):
+            return False
+        if name_key(session.nick or "") != key and not await self._claim_name(session, nick, registered=True):
             return False
         if session.nick is None:
             self._take_registered(session, nick, key)
@@ -126,8 +137,34 @@ class Logins:
             self._rename(session, nick)
         self.directory.identify(session, key)
         self._delivery.to(session, LoggedIn(nick))
-        self._delivery.to_all(self._rooms.neighbours(session)[1:], AccountChanged(nick, key))
+        self._identified(session)
         return False
+
+    async def _claim_name(self, session: Session, nick: str, registered: bool) -> bool:
+        """
+        In a cluster, claim C{nick} for this process: taken from whoever holds it if C{registered}
+        (its password was proven), else refused with L{NickInUse} if another process holds it.
+        Return whether the session is still there to take it.
+        """
+        if not self._peers.shared:
+            return True
+        key = name_key(nick)
+        if self.directory.find(nick) is None:
+            taking = self._peers.take_over_name(key) if registered else self._peers.claim_name(key)
+            if not await taking:
+                raise NickInUse(nick)
+        if session.closed:
+            if self.directory.find(nick) is None:
+                self._peers.release_name(key)
+            return False
+        return True
+
+    def _identified(self, session: Session) -> None:
+        """Tell C{session}'s neighbours, here and elsewhere, which account it is identified to now."""
+        assert session.nick is not None
+        self._delivery.to_all(self._rooms.neighbours(session)[1:], AccountChanged(session.nick, session.account))
+        self._peers.announce("account", session.nick, session.account)
+        self._peers.present(session)
 
     async def authenticate(self, session: Session, account: str, password: str) -> None:
         """Before login, prove the password of registered C{account} (see L{requests.Authenticate})."""
@@ -136,7 +173,7 @@ class Logins:
         check_name(account, "nickname")
         key = name_key(account)
         found = await self.accounts.check(key, account, password, session.address)
-        if not session.closed:
+        if not session.closed and not self._refuse_account(session, key):
             session.proven = key
             self._delivery.to(session, LoggedIn(found.nick))
 
@@ -156,8 +193,9 @@ class Logins:
         session.nick, session.account = nick, account_key
         self.cancel_timer(session)
         self.directory.add(session)
+        self._peers.present(session)
         log.info("{nick} logged in from {peer}", nick=nick, peer=session.peer)
-        self._delivery.to(session, Welcome(nick, len(self.directory), account_key))
+        self._delivery.to(session, Welcome(nick, self.directory.online, account_key))
 
     def _claim(self, session: Session, nick: str) -> None:
         """Raise unless C{nick} is valid and free for C{session}."""
@@ -171,6 +209,7 @@ class Logins:
         assert session.nick is not None
         self._rooms.leave_all(session, reason)
         self.directory.remove(session.nick)
+        self._peers.release_name(name_key(session.nick))
         session.nick = session.account = None
         session.away = ""
 
@@ -195,7 +234,7 @@ class Logins:
         await self.accounts.register(name_key(nick), nick, password, session.address)
         if session.nick == nick and not session.closed:
             self.directory.identify(session, name_key(nick))
-            self._delivery.to_all(self._rooms.neighbours(session)[1:], AccountChanged(nick, session.account))
+            self._identified(session)
         log.info("{nick} registered", nick=nick)
         self._delivery.to(session, Registered(nick))
 
@@ -224,12 +263,21 @@ class Logins:
             if session.closed or session.nick != old:
                 return
             self._claim(session, new)
+        if key != name_key(old):
+            if not await self._claim_name(session, new, registered=key == session.account):
+                return
+            if session.nick != old:
+                self._peers.release_name(key)
+                return
+            self._claim(session, new)
         self._rename(session, new)
 
     def _rename(self, session: Session, new: str) -> None:
         old = session.nick
         assert old is not None
         self.directory.remove(old)
+        if name_key(old) != name_key(new):
+            self._peers.release_name(name_key(old))
         session.nick = new
         self.directory.add(session)
         log.info("{old} is now known as {new}", old=old, new=new)
@@ -243,3 +291,5 @@ class Logins:
         session.away = message
         self._delivery.to(session, AwaySet(bool(message)))
         self._delivery.to_all(self._rooms.neighbours(session)[1:], AwayChanged(session.nick, message))
+        self._peers.announce("away", session.nick, message)
+        self._peers.present(session)

@@ -95,7 +95,7 @@ class MetricsHooks:
         """A request failed with C{error} (counted if it is one of L{LOGIN_FAILURES})."""
 
     def ban_applied(self) -> None:
-        """A ban took effect (nothing calls this until the server has moderation)."""
+        """A ban took effect: it kept a user out of a room or quiet in one, or refused or closed a connection."""
 
 
 class ChatMetrics(MetricsHooks):
@@ -126,7 +126,8 @@ class ChatMetrics(MetricsHooks):
                                registry=registry)
         for reason in LOGIN_FAILURES.values():
             self._logins.labels(reason)
-        self._bans = Counter("chat_bans_applied", "Bans that took effect (always 0: no moderation yet).",
+        self._bans = Counter("chat_bans_applied",
+                             "Bans that took effect: room entries and messages refused, connections refused or closed.",
                              registry=registry)
         self._store_errors = Counter("chat_store_errors", "Store operations that failed, by operation.",
                                      ["operation"], registry=registry)

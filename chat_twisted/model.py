@@ -235,16 +235,24 @@ class TopicInfo(Event):
 
 @dataclass(frozen=True, slots=True)
 class WhoList(Event):
-    """The nicknames in C{room}, sorted without regard to case; C{away} names those who are away."""
+    """
+    The nicknames in C{room}, sorted without regard to case; C{away} names those who are away,
+    C{operators} the room's operators and C{voiced} those who may speak when it is moderated.
+    """
 
     room: str
     nicks: tuple[str, ...]
     away: tuple[str, ...] = ()
+    operators: tuple[str, ...] = ()
+    voiced: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class UserInfo:
-    """One online user as others may see them: nickname, account, away message, rooms, idle seconds."""
+    """
+    One online user as others may see them: nickname, account, away message, rooms, idle seconds,
+    when they connected, and whether they are a server operator.
+    """
 
     nick: str
     account: str | None
@@ -252,6 +260,7 @@ class UserInfo:
     rooms: tuple[str, ...]
     idle: float
     since: float
+    server_operator: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +333,103 @@ class OfflineQueued(Event):
     nick: str
 
 
+# --- moderation: what operators did, and what users may ask about it ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModeChanged(Event):
+    """
+    C{nick} (empty: the server) changed one mode of C{room}: C{change} is C{"+o"}/C{"-o"}
+    (operator), C{"+v"}/C{"-v"} (voice) or C{"+b"}/C{"-b"} (ban) with its C{target} (a nickname,
+    or the ban's mask), or C{"+i"}, C{"-m"}, ... for the room's own modes (no target).
+    """
+
+    room: str
+    nick: str
+    change: str
+    target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Kicked(Event):
+    """C{nick} removed C{target} from C{room}, for C{reason} (may be empty)."""
+
+    room: str
+    nick: str
+    target: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Invited(Event):
+    """C{nick} invited C{target} into C{room} (shown to both)."""
+
+    room: str
+    nick: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomClaimed(Event):
+    """C{nick} claimed C{room} for the registered account C{account}: it keeps its settings from now on."""
+
+    room: str
+    nick: str
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomModes(Event):
+    """The modes of C{room} (sorted letters of C{"imt"}) and the account that owns it (None: unclaimed)."""
+
+    room: str
+    modes: str
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BanList(Event):
+    """The bans of C{room} (C{room} empty: the server's), in the order of their masks."""
+
+    room: str
+    bans: tuple[Ban, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBanChanged(Event):
+    """A server operator set (C{added}) or lifted the server-wide ban C{ban}: shown to them."""
+
+    ban: Ban
+    added: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoomCutOff(Event):
+    """
+    This server lost its link to the cluster's other servers for a while: C{room} may have
+    missed messages from their users meanwhile (its history has them).
+    """
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Killed(Event):
+    """The server operator C{nick} disconnected this user, for C{reason} (may be empty)."""
+
+    nick: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wallops(Event):
+    """A message from the server operator C{nick} to everyone online."""
+
+    nick: str
+    text: str
+    when: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Goodbye(Event):
     """The last event before the server closes the connection: C{reason} is why."""
@@ -389,6 +495,37 @@ class OfflineMessage:
     recipient: str
     text: str
     when: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """
+    One ban: everyone C{mask} matches (its canonical text, see L{chat_twisted.masks}), set by the
+    nickname C{by} at the time C{when}, until the time C{expires} (None: until lifted), for
+    C{reason} (may be empty).
+    """
+
+    mask: str
+    by: str
+    when: float
+    expires: float | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    """
+    What a claimed room keeps across restarts and its owner's absences: its key and name, the
+    account key of its C{owner}, the account keys of its other C{operators}, its C{bans}, and its
+    C{modes} (sorted letters of C{"imt"}). Its topic is kept with its history.
+    """
+
+    key: str
+    name: str
+    owner: str
+    operators: tuple[str, ...] = ()
+    bans: tuple[Ban, ...] = ()
+    modes: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,12 @@ log = Logger()
 
 
 class _Step:
-    __slots__ = ("action", "args")
+    __slots__ = ("action", "args", "sequenced")
 
-    def __init__(self, action: Callable[..., None] | None, args: tuple[Any, ...] = ()) -> None:
+    def __init__(self, action: Callable[..., None] | None, args: tuple[Any, ...] = (), sequenced: bool = False) -> None:
         self.action = action  # None while still waiting
         self.args = args
+        self.sequenced = sequenced  # waits for its place in the cluster's one order
 
 
 class Outbox:
@@ -59,12 +60,15 @@ class Outbox:
         waiting: Deferred[Any],
         action: Callable[[Any], None],
         failed: Callable[[Failure], None],
+        sequenced: bool = False,
     ) -> None:
         """
         Once C{waiting} fires, run C{action(result)} (or C{failed(failure)}) in this action's turn:
-        after everything asked for before it, and before everything asked for after it.
+        after everything asked for before it, and before everything asked for after it. With
+        C{sequenced}, C{waiting} fires when the action's place in the cluster's one order has
+        come (see L{in_sequence}).
         """
-        step = _Step(None)
+        step = _Step(None, sequenced=sequenced)
         self._steps.append(step)
 
         def fired(result: Any) -> None:
@@ -72,6 +76,21 @@ class Outbox:
             self._drain()
 
         waiting.addBoth(fired)
+
+    def in_sequence(self, action: Callable[..., None], *args: Any) -> None:
+        """
+        Run C{action(*args)}, something another process announced, in its place in the cluster's
+        one order: before every sequenced action still waiting (their turns come later in that
+        order), else as L{now} would.
+        """
+        steps = self._steps
+        for index, step in enumerate(steps):
+            if step.sequenced and step.action is None:
+                steps.insert(index, _Step(action, args))
+                break
+        else:
+            steps.append(_Step(action, args))
+        self._drain()
 
     def as_one(self, fire: Callable[[], None]) -> None:
         """

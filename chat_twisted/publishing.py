@@ -11,13 +11,15 @@ own beyond its collaborators and touches no transport.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from twisted.internet.defer import gatherResults, succeed
+from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat_twisted.accounts import Accounts
+from chat_twisted.bus import BusUnavailable
 from chat_twisted.delivery import Delivery
 from chat_twisted.errors import (
     EmptyText,
@@ -50,6 +52,7 @@ from chat_twisted.model import (
 )
 from chat_twisted.requests import ReadHistory, Search
 from chat_twisted.rooms import Room, Rooms
+from chat_twisted.peers import Peers
 from chat_twisted.sessions import Directory, Session
 
 log = Logger()
@@ -85,7 +88,9 @@ class Publishing:
         rooms: Rooms,
         directory: Directory,
         metrics: MetricsHooks | None = None,
+        peers: Peers | None = None,
     ) -> None:
+        self._peers = peers or Peers()
         self._clock = clock
         self._metrics = metrics or MetricsHooks()
         self._store = store
@@ -105,7 +110,7 @@ class Publishing:
         nick, account, when = session.nick, session.account, self._clock.seconds()
         assert nick is not None
         self._publish(session, room, "say", text, when,
-                      lambda id: Said(room.name, nick, text, when, notice, id, account))
+                      lambda id: Said(room.name, nick, text, when, notice, id, account), notice=notice)
 
     def act(self, session: Session, room: Room, text: str) -> None:
         """Perform the action C{text} in C{room}."""
@@ -133,11 +138,13 @@ class Publishing:
         when: float,
         event: Callable[[int], Event],
         stored: Callable[[], None] | None = None,
+        notice: bool = False,
     ) -> None:
         """
         Store a room message, then (after calling C{stored}, if given) show C{event(its id)} to
         those who were in the room when it was made. If it can't be stored, only the sender
-        hears of it.
+        hears of it. In a cluster, once stored it is announced, and shown here when its place
+        in the bus's one order comes (here alone if the bus is down).
         """
         assert session.nick is not None
         session.active_at = when
@@ -154,7 +161,24 @@ class Publishing:
             log.failure("storing a message from {nick} failed", failure, nick=session.nick)
             self._delivery.write(session, ErrorReply(NotStored()))
 
-        self._delivery.after(self._store.append_message(room.key, record), show, failed)
+        waiting = self._store.append_message(room.key, record)
+        if self._peers.shared:
+            account = session.account
+            waiting.addCallback(self._announced, room.name, kind, session.nick, text, when, account, notice)
+        self._delivery.after(waiting, show, failed, sequenced=self._peers.shared)
+
+    def _announced(self, id: int, *fields: Any) -> Deferred[int] | int:
+        """Announce a stored room message; fire with its id once its turn in the bus's order has come."""
+        room, kind, nick, text, when, account, notice = fields
+        back = self._peers.sequenced("msg", room, kind, nick, text, when, id, account, notice)
+        if back is None:
+            return id
+
+        def alone(failure: Failure) -> int:
+            failure.trap(BusUnavailable)
+            return id  # the others will not see it live; it is in the history
+
+        return back.addCallbacks(lambda _: id, alone)
 
     # --- history ---------------------------------------------------------------------------
 
@@ -179,6 +203,8 @@ class Publishing:
                            newest=request.newest or request.after is None)
 
         def show(messages: list[StoredMessage]) -> None:
+            if not requested and self._peers.shared:  # a message shown here is not shown again live
+                session.seen[room.key] = frozenset(message.id for message in messages)
             if messages or requested:
                 self._delivery.write(session, History(room.name, tuple(messages), requested))
 
@@ -238,6 +264,16 @@ class Publishing:
                 self._delivery.to(session, echo)
                 if target.away and not notice:
                     self._delivery.to(session, RecipientAway(target.nick, target.away))
+            return
+        remote = self._directory.find_remote(target_nick) if self._peers.shared else None
+        if remote is not None:
+            account = session.account
+            self._metrics.message("private")
+            self._peers.announce("pm", target_nick, sender, text, when, notice, action, account)
+            self._delivery.to(session, PrivateMessage(sender, remote.nick, text, when, echo=True, notice=notice,
+                                                      action=action, account=account))
+            if remote.away and not notice:
+                self._delivery.to(session, RecipientAway(remote.nick, remote.away))
             return
         await self._keep_for_offline(session, target_nick, text, when)
 

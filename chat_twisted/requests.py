@@ -206,3 +206,121 @@ class Whois(Request):
 @dataclass(frozen=True, slots=True)
 class Time(Request):
     """Ask for the server's date and time (answered by L{ServerTime})."""
+
+
+# --- moderation: a room's operators (and server operators) ------------------------------------
+# Each change is shown to everyone in the room as a L{ModeChanged}, L{Kicked} or L{RoomClaimed};
+# a user without the power gets L{NotOperator}.
+
+
+@dataclass(frozen=True, slots=True)
+class Claim(Request):
+    """
+    Claim C{room} for the user's registered account: the room then keeps its owner, operators,
+    bans, modes and topic across restarts and while nobody is in it. Needs an operator of the room.
+    """
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetOperator(Request):
+    """Make C{nick} an operator of C{room} (C{give}), or no longer one."""
+
+    room: str
+    nick: str
+    give: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SetVoice(Request):
+    """Let C{nick} speak in C{room} while it is moderated (C{give}), or no longer."""
+
+    room: str
+    nick: str
+    give: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Kick(Request):
+    """Remove C{nick} from C{room}, for C{reason}."""
+
+    room: str
+    nick: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SetBan(Request):
+    """Ban C{mask} from C{room} (C{add}), or lift that ban (see L{chat_twisted.masks} for masks)."""
+
+    room: str
+    mask: str
+    add: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ListBans(Request):
+    """Ask for the bans of C{room} (answered by L{BanList}); anyone may ask."""
+
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Invite(Request):
+    """
+    Invite C{nick} into C{room}, where the user is: they may then enter it even if it is
+    invite-only. When the room is invite-only, only an operator may invite.
+    """
+
+    room: str
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetModes(Request):
+    """
+    Change the modes of C{room}: C{changes} is like C{"+mt"} or C{"-i+m"}, of the letters C{i}
+    (invite-only), C{m} (moderated: only operators and voiced users speak) and C{t}
+    (topic-locked: only operators set the topic). C{changes} None asks for them (a L{RoomModes}).
+    """
+
+    room: str
+    changes: str | None = None
+
+
+# --- server operators: accounts named by --oper ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KillUser(Request):
+    """Disconnect C{nick} from the server, for C{reason}."""
+
+    nick: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerBan(Request):
+    """
+    Ban C{mask} (an account, address or network) from the whole server for C{seconds} (None: until
+    lifted), for C{reason} (C{add}), or lift that ban. Users it matches are disconnected at once,
+    and it refuses them at connection and login on every door.
+    """
+
+    mask: str
+    add: bool = True
+    seconds: float | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListServerBans(Request):
+    """Ask for the server-wide bans in force (answered by a L{BanList} with an empty room)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wall(Request):
+    """Send C{text} to everyone online (a L{Wallops})."""
+
+    text: str

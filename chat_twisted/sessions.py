@@ -9,6 +9,8 @@ transport.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
@@ -38,7 +40,7 @@ class Session:
 
     __slots__ = (
         "client", "peer", "address", "nick", "rooms", "account", "proven", "away", "closed", "login_timer",
-        "unflushed", "connected_at", "active_at", "door", "_service",
+        "unflushed", "connected_at", "active_at", "door", "seen", "_service",
     )
 
     def __init__(self, service: ChatService, client: IChatClient, peer: str, now: float, door: str = "line") -> None:
@@ -56,6 +58,7 @@ class Session:
         self.login_timer: IDelayedCall | None = None
         self.unflushed = False  # delivered to since the core last flushed it
         self.connected_at = self.active_at = now
+        self.seen: dict[str, frozenset[int]] = {}  # in a cluster: ids of messages its join history showed, by room
 
     def submit(self, request: Request) -> Deferred[None]:
         """
@@ -87,18 +90,51 @@ class Session:
         self._service.disconnect(self, reason)
 
 
+@dataclass(eq=False)
+class RemoteUser:
+    """
+    A user logged in on another process of the cluster, as this process knows them from the
+    bus: nickname, the process they are on, account key, away message, and the keys of their rooms.
+    """
+
+    nick: str
+    process: str
+    account: str | None = None
+    away: str = ""
+    rooms: set[str] = field(default_factory=set)
+
+
 class Directory:
     """
     Who is online: each logged-in session by its nickname's key, and the sessions identified
-    to each registered account (under whatever nickname), by the account's key. Owned by the core.
+    to each registered account (under whatever nickname), by the account's key; and, in a
+    cluster, the users of the other processes (L{remote}, by nickname key). Owned by the core.
     """
 
     def __init__(self) -> None:
         self._by_key: dict[str, Session] = {}
         self._by_account: dict[str, list[Session]] = {}  # in the order they were identified
+        self.remote: dict[str, RemoteUser] = {}
+
+    @property
+    def online(self) -> int:
+        """How many users are logged in, on this process and the others."""
+        return len(self._by_key) + len(self.remote)
+
+    def find_remote(self, nick: str) -> RemoteUser | None:
+        """The user of another process called C{nick}, or identified to the account C{nick}; or None."""
+        key = name_key(nick)
+        found = self.remote.get(key)
+        if found is None:
+            found = next((user for user in self.remote.values() if user.account == key), None)
+        return found
 
     def __len__(self) -> int:
         return len(self._by_key)
+
+    def __iter__(self) -> Iterator[Session]:
+        """Every logged-in session."""
+        return iter(list(self._by_key.values()))
 
     def find(self, nick: str) -> Session | None:
         """Return the session logged in as C{nick} (compared without regard to case), or None."""

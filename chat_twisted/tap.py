@@ -32,8 +32,11 @@ from chat_twisted.core import (
     DEFAULT_NICK_TIMEOUT,
     ChatService,
 )
+from chat_twisted.bus.redis import RedisBus, is_redis_url, parse_redis_url
+from chat_twisted.errors import InvalidName
 from chat_twisted.limits import ConnectionLimits
 from chat_twisted.metrics import ChatMetrics, metrics_site
+from chat_twisted.model import check_name
 from chat_twisted.passwords import PasswordHasher
 from chat_twisted.process import ProcessService
 from chat_twisted.retention import DEFAULT_OFFLINE_DAYS, RetentionService, RetentionSettings
@@ -103,6 +106,13 @@ class Options(usage.Options):
         "Every limit is per server process; docs/operations.md explains each."
     )
     optParameters = [
+        ["bus", None, None,
+         "Share the chat with other server processes through Redis, given as a URL:"
+         " redis://[:PASSWORD@]HOST[:PORT][/DB]. Use it with a PostgreSQL --db that they share."
+         " [default: none: this process alone]"],
+        ["bus-prefix", None, "chat:",
+         "What every Redis key and channel of this cluster starts with: processes of one cluster share it;"
+         " another prefix makes another cluster on the same Redis."],
         ["db", "d", DEFAULT_DB,
          "Where history and accounts are kept: a SQLite file (created if missing), or a PostgreSQL"
          " database (which must exist; its tables are created) given as a URL:"
@@ -152,6 +162,7 @@ class Options(usage.Options):
         self["web"] = []
         self["web-origin"] = []
         self["metrics"] = []
+        self["oper"] = []
         self["timezone"] = None
 
     def _endpoint(self, option: str, value: str) -> None:
@@ -190,6 +201,14 @@ class Options(usage.Options):
         """Where Prometheus scrapes the server's metrics, at /metrics: a port number or an endpoint description, like --port (tcp:9100:interface=127.0.0.1). Repeatable. [default: off]"""  # noqa: E501
         self._endpoint("metrics", value)
 
+    def opt_oper(self, value: str) -> None:
+        """A registered account whose user is a server operator when logged in to it: an operator of every room, with /kill, /gban and /wall. Repeatable. [default: none]"""  # noqa: E501
+        try:
+            check_name(value, "nickname")
+        except InvalidName:
+            raise usage.UsageError(f"--oper {value!r} is not a nickname an account could have") from None
+        self["oper"].append(value)
+
     def opt_timezone(self, value: str) -> None:
         """IANA time zone for message times and /time, e.g. UTC or Europe/Paris. [default: the server's local zone]"""  # noqa: E501
         try:
@@ -199,6 +218,13 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         """Fill in the default listening port; check a PostgreSQL URL given to --db."""
+        if self["bus"] is not None:
+            if not is_redis_url(self["bus"]):
+                raise usage.UsageError(f"--bus {self['bus']!r} is not a redis:// URL")
+            try:
+                parse_redis_url(self["bus"])
+            except ValueError as error:
+                raise usage.UsageError(f"--bus: {error}") from None
         if is_postgres_url(self["db"]):
             try:
                 connection_parameters(self["db"])
@@ -278,6 +304,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         nick_timeout=options["nick-timeout"],
         on_store_failure=stop_on_store_failure(reactor, redacted(database) if postgres else database),
         metrics=metrics,
+        operators=options["oper"],
+        bus=RedisBus(options["bus"], prefix=options["bus-prefix"], reactor=reactor) if options["bus"] else None,
     )
     core.setServiceParent(top)
     retention = RetentionSettings.configured(options["history-days"], options["history-max"], options["offline-days"])

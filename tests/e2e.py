@@ -6,6 +6,7 @@ and blocking socket clients (the line protocol's, and IRC's) whose every wait is
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import secrets
@@ -15,10 +16,14 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Ping, RejectConnection, Request, TextMessage
 
 #: The longest any single wait in an end-to-end test may take, in seconds.
 WAIT = 10.0
@@ -43,6 +48,8 @@ class ServerProcess:
     A running ``twistd -n chat`` listening on 127.0.0.1 at an ephemeral port: by default plain
     TCP; C{port} may give another endpoint description (say C{ssl:0:interface=127.0.0.1:...}),
     as long as it listens on 127.0.0.1. C{twistd_args} go to twistd itself, before C{chat}.
+    C{db} is what C{--db} is given: by default the SQLite file C{chat.sqlite3} in C{workdir};
+    a C{postgresql://} URL for a server of a cluster (whose processes then need log names of their own).
     """
 
     def __init__(
@@ -52,16 +59,18 @@ class ServerProcess:
         log_name: str = "server.log",
         port: str = PLAIN_PORT,
         twistd_args: Sequence[str] = (),
+        db: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.port_description = port
         self.log_path = workdir / log_name
         self.db_path = workdir / "chat.sqlite3"
+        self.db = str(self.db_path) if db is None else db
         # The web door listens on 8080 by default: tests ask for it explicitly (--web tcp:0:...).
         web = [] if "--web" in extra_args else ["--no-web"]
         command = twistd_command() + [
             "-n", "--pidfile=", "--logfile", str(self.log_path), *twistd_args, "chat",
-            "--port", port, "--db", str(self.db_path),
+            "--port", port, "--db", self.db,
             *web, *extra_args,
         ]
         self.process = subprocess.Popen(command, cwd=workdir, stdin=subprocess.DEVNULL)
@@ -108,7 +117,7 @@ class ServerProcess:
         while (self.workdir / f"server-{number}.log").exists():
             number += 1
         log_name = f"server-{number}.log"
-        return ServerProcess(self.workdir, extra_args, log_name=log_name, port=self.port_description)
+        return ServerProcess(self.workdir, extra_args, log_name=log_name, port=self.port_description, db=self.db)
 
 
 class SocketClient:
@@ -473,3 +482,323 @@ WEB_PORT = "tcp:0:interface=127.0.0.1"
 def web_port(server: ServerProcess) -> int:
     """The port of C{server}'s web door (started with C{--web ...}), read from its log (bounded wait)."""
     return int(server.wait_for_log(WEB_LISTENING).group(1))
+
+
+class WebSocketClient:
+    """
+    A blocking client of the web door's WebSocket (wsproto over a socket), as a page of the
+    server's own origin: JSON messages out and in, every wait bounded.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        self._ws = WSConnection(ConnectionType.CLIENT)
+        host = f"127.0.0.1:{port}"
+        self._received: list[dict[str, object]] = []
+        self._text: list[str] = []
+        self.closed = False
+        self.seen: list[dict[str, object]] = []
+        self.sock.sendall(self._ws.send(Request(host=host, target="/ws", extra_headers=[("Origin", f"http://{host}")])))
+        self.accepted = False
+        deadline = time.monotonic() + WAIT
+        while not self.accepted and not self.closed:
+            self._read(deadline)
+
+    def send_json(self, message: dict[str, object]) -> None:
+        """Send C{message} as one text message."""
+        self.sock.sendall(self._ws.send(TextMessage(json.dumps(message))))
+
+    def _read(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"timed out; messages so far: {self.seen}")
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        self._ws.receive_data(data or None)
+        for event in self._ws.events():
+            if isinstance(event, AcceptConnection):
+                self.accepted = True
+            elif isinstance(event, TextMessage):
+                self._text.append(event.data)
+                if event.message_finished:
+                    message = json.loads("".join(self._text))
+                    self._text.clear()
+                    self._received.append(message)
+                    self.seen.append(message)
+            elif isinstance(event, Ping):
+                self.sock.sendall(self._ws.send(event.response()))
+            elif isinstance(event, (CloseConnection, RejectConnection)):
+                self.closed = True
+        if not data:
+            self.closed = True
+
+    def receive(self, deadline: float) -> dict[str, object] | None:
+        """The next message, or None once the server has closed the connection."""
+        while not self._received:
+            if self.closed:
+                return None
+            self._read(deadline)
+        return self._received.pop(0)
+
+    def expect(self, wanted: Callable[[dict[str, object]], bool]) -> list[dict[str, object]]:
+        """Read messages until one is C{wanted} (bounded); return them all, that one last."""
+        deadline = time.monotonic() + WAIT
+        messages = []
+        while True:
+            message = self.receive(deadline)
+            if message is None:
+                raise AssertionError(f"closed while waiting; messages so far: {self.seen}")
+            messages.append(message)
+            if wanted(message):
+                return messages
+
+    def expect_closed(self) -> list[dict[str, object]]:
+        """Read until the server closes the connection (bounded); return the messages read before that."""
+        deadline = time.monotonic() + WAIT
+        messages = []
+        while (message := self.receive(deadline)) is not None:
+            messages.append(message)
+        return messages
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.sock.close()
+
+
+# --- clusters: processes sharing PostgreSQL and Redis, and the faults between them ----------------
+
+
+def expect_within(client: SocketClient, wanted: str | Callable[[str], bool], timeout: float) -> list[str]:
+    """
+    Read lines of C{client} until one contains C{wanted} (or satisfies it), for at most
+    C{timeout} seconds (where a fault is allowed longer than L{WAIT}); return the lines read.
+    """
+    matches = wanted if callable(wanted) else (lambda line: wanted in line)
+    deadline = time.monotonic() + timeout
+    lines = []
+    while True:
+        line = client.read_line(deadline)
+        if line is None:
+            raise AssertionError(f"server closed before {wanted!r}; lines: {client.seen}")
+        lines.append(line)
+        if matches(line):
+            return lines
+
+
+class PrivateRedis:
+    """
+    A redis-server of the test's own, without persistence, on a free port: killed and started
+    again (on the same port) at will. L{start} waits on the reactor, for tests that run on it;
+    L{start_blocking} polls, for end-to-end tests that block.
+    """
+
+    def __init__(self, executable: str, directory: str) -> None:
+        self.executable = executable
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self) -> None:
+        self.process = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.directory],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    async def start(self) -> None:
+        """Start the server and wait (bounded, on the reactor) until it accepts connections."""
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+
+        poll = 0.02
+        self._spawn()
+        for _ in range(int(WAIT / poll)):
+            if self._listening():
+                return
+            await deferLater(reactor, poll)  # type: ignore[arg-type]
+        raise AssertionError(f"redis-server did not listen on {self.port} within {WAIT} s")
+
+    def start_blocking(self) -> None:
+        """Start the server and wait (bounded, polling) until it accepts connections."""
+        self._spawn()
+        assert self.process is not None
+        process = self.process
+        wait_until(lambda: self._listening() or process.poll() is not None, f"redis-server to listen on {self.port}")
+        if process.poll() is not None:
+            raise AssertionError(f"redis-server on {self.port} exited with {process.returncode}")
+
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crash would; its data is gone."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=WAIT)
+            self.process = None
+
+
+def redis_command(url: str, *words: str | bytes | int) -> object:
+    """
+    Send one command to the Redis at C{url} on a connection of its own and return the reply
+    (decoded as L{chat_twisted.bus.redis.ReplyReader} does; an error reply is raised). Bounded.
+    """
+    from chat_twisted.bus.redis import ReplyReader, encode_command, parse_redis_url
+
+    address = parse_redis_url(url)
+    reader = ReplyReader()
+    with socket.create_connection((address.host, address.port), timeout=WAIT) as connection:
+        commands = []
+        if address.password is not None:
+            commands.append(encode_command("AUTH", *([address.username] if address.username else []), address.password))
+        if address.db:
+            commands.append(encode_command("SELECT", address.db))
+        commands.append(encode_command(*words))
+        connection.sendall(b"".join(commands))
+        replies: list[object] = []
+        while len(replies) < len(commands):
+            data = connection.recv(65536)
+            if not data:
+                raise AssertionError(f"Redis at {address.host}:{address.port} closed the connection")
+            replies += reader.feed(data)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies[-1]
+
+
+def delete_redis_keys(url: str, prefix: str) -> int:
+    """Delete every key under C{prefix} in the Redis at C{url}; return how many there were."""
+    cursor: object = b"0"
+    deleted = 0
+    while True:
+        reply = redis_command(url, "SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000)  # type: ignore[arg-type]
+        cursor, keys = reply  # type: ignore[misc]
+        if keys:
+            deleted += int(redis_command(url, "DEL", *keys))  # type: ignore[arg-type, call-overload]
+        if cursor in (b"0", "0", 0):
+            return deleted
+
+
+class TcpProxy:
+    """
+    A TCP forwarder from 127.0.0.1:L{port} (a free port) to C{host}:C{target_port}, run on
+    threads of its own, to put between servers and what they connect to. L{cut} ends every
+    connection through it and, until L{restore}, closes each new one at once (with a reset), as
+    an unreachable server would look; L{close} ends it all. It counts the connections it
+    forwarded (L{forwarded}) and those it turned away (L{refused}).
+    """
+
+    def __init__(self, host: str, target_port: int) -> None:
+        self.target = (host, target_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port = int(self._listener.getsockname()[1])
+        self._lock = threading.Lock()
+        self._cut = False
+        self._closed = False
+        # Each pair (client side, server side) and how many of its two pumps still run; a
+        # socket is closed only by the last pump of its pair, never under a thread using it.
+        self._pairs: dict[tuple[socket.socket, socket.socket], int] = {}
+        self.forwarded = 0
+        self.refused = 0
+        self._acceptor = threading.Thread(target=self._accept, name=f"proxy-{self.port}", daemon=True)
+        self._acceptor.start()
+
+    @property
+    def is_cut(self) -> bool:
+        """Whether connections are being turned away."""
+        return self._cut
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self._cut or self._closed:
+                self._turn_away(client)
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=WAIT)
+            except OSError:
+                self._turn_away(client)
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
+            with self._lock:
+                if self._cut or self._closed:
+                    self._turn_away(client)
+                    upstream.close()
+                    continue
+                pair = (client, upstream)
+                self._pairs[pair] = 2
+                self.forwarded += 1
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(pair, source, sink), daemon=True).start()
+
+    def _turn_away(self, connection: socket.socket) -> None:
+        """Close C{connection} with a reset (SO_LINGER 0), as a refused or dropped connection."""
+        self.refused += 1
+        try:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+        connection.close()
+
+    def _pump(self, pair: tuple[socket.socket, socket.socket], source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _shut(source)
+            _shut(sink)
+            with self._lock:
+                self._pairs[pair] -= 1
+                last = self._pairs[pair] == 0
+                if last:
+                    del self._pairs[pair]
+            if last:
+                source.close()
+                sink.close()
+
+    def cut(self) -> None:
+        """End every connection through the proxy and turn new ones away until L{restore}."""
+        with self._lock:
+            self._cut = True
+            pairs = list(self._pairs)
+        for client, upstream in pairs:
+            _shut(client)
+            _shut(upstream)
+
+    def restore(self) -> None:
+        """Forward new connections again."""
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        """Stop listening and end every connection (bounded wait for the listening thread)."""
+        self._closed = True
+        self.cut()
+        self._acceptor.join(WAIT)
+        self._listener.close()
+
+
+def _shut(connection: socket.socket) -> None:
+    """Shut both directions of C{connection} (waking a thread blocked on it); it stays open."""
+    try:
+        connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

@@ -14,9 +14,12 @@ from argon2 import PasswordHasher as Argon2
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
 
+from chat_twisted import requests as rq
 from chat_twisted.core import ChatService
+from chat_twisted.errors import ChatError
 from chat_twisted.model import ErrorReply
 from chat_twisted.passwords import PasswordHasher
+from chat_twisted.sessions import Session
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.line import LineChatFactory, LineChatProtocol
 from chat_twisted.wire.slash import SlashSession
@@ -118,6 +121,30 @@ def failure_result_of(d: Deferred[Any]) -> Failure:
     assert results, "the Deferred has not fired"
     assert isinstance(results[0], Failure), results[0]
     return results[0]
+
+
+# --- typed requests straight to the core -------------------------------------------------------
+
+
+def error_of(d: Deferred[Any]) -> ChatError:
+    """Return the ChatError a request's Deferred failed with."""
+    failure = failure_result_of(d)
+    assert isinstance(failure.value, ChatError), failure
+    return failure.value
+
+
+def user(core: ChatService, nick: str, *rooms: str, port: int = 40000) -> tuple[RecordingClient, Session]:
+    """Connect a RecordingClient and log it in as C{nick} into C{rooms} (in order), forgetting what that showed."""
+    client = RecordingClient(f"127.0.0.1:{port}")
+    session = core.connect(client, client.peer)
+    assert success_result_of(session.submit(rq.Login(nick, None, rooms))) is None
+    client.take()
+    return client, session
+
+
+def ok(d: Deferred[Any]) -> None:
+    """Assert that a request succeeded."""
+    assert success_result_of(d) is None
 
 
 # --- the IRC door ------------------------------------------------------------------------------

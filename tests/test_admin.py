@@ -4,6 +4,8 @@ Tests for C{python -m chat_twisted.admin}: each command, and each way a database
 They run L{main} in-process on SQLite databases made in C{tmp_path} by the store's own code
 (C{configure_connection} and C{migrate_txn}, as the server opens a file), reading what it printed
 with capsys; PostgreSQL variants use the scratch database of conftest.py's C{postgres_url}.
+The bans are kept by the stores themselves (L{SqliteStore}, L{PostgresStore}), on the reactor
+through pytest-twisted, every wait bounded, before the tool reads them.
 One test runs the tool as a subprocess to check that C{python -m} finds it.
 """
 
@@ -19,12 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_twisted
 from argon2 import PasswordHasher as Argon2
+from twisted.internet.defer import Deferred
 
 from chat_twisted import admin
-from chat_twisted.model import Account, OfflineMessage, StoredMessage, StoredRoom
+from chat_twisted.interfaces import IChatStore
+from chat_twisted.model import Account, Ban, OfflineMessage, RoomRecord, StoredMessage, StoredRoom
 from chat_twisted.store import postgres as postgres_sql
 from chat_twisted.store import sqlite as sqlite_sql
+from chat_twisted.store.postgres import PostgresStore
+from chat_twisted.store.sqlite import SqliteStore
 
 #: 2026-01-02 03:04:05 UTC.
 START = 1767323045.0
@@ -236,12 +243,79 @@ def test_rooms_list_without_messages(capsys: pytest.CaptureFixture[str], tmp_pat
     assert run(capsys, "--db", str(empty), "rooms", "list") == (0, "no rooms with messages\n", "")
 
 
-def test_bans_list_says_honestly_there_are_none(capsys: pytest.CaptureFixture[str], db: Path) -> None:
-    """bans list exits 0 and says there is no moderation yet (after checking the database like any command)."""
-    status, out, err = run(capsys, "--db", str(db), "bans", "list")
+def test_bans_list_without_bans(capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path) -> None:
+    """bans list says there are none on an empty database, and on one whose only claimed room has no bans."""
+    empty = make_database(tmp_path / "empty.sqlite3", filled=False)
+    assert run(capsys, "--db", str(empty), "bans", "list") == (0, "no bans\n", "")
 
-    assert (status, err) == (0, "") and "no bans" in out and "no moderation yet" in out
+    connection = sqlite3.connect(db)
+    sqlite_sql.save_room_txn(connection.cursor(), RoomRecord("lobby", "Lobby", "alice", ("bob",), (), "t"))
+    connection.commit()
+    connection.close()
+
+    assert run(capsys, "--db", str(db), "bans", "list") == (0, "no bans\n", "")
     assert run(capsys, "--db", str(db.parent / "missing.sqlite3"), "bans", "list")[0] == 2
+
+
+#: What bans list is asked at: a day after START.
+NOW = START + DAY
+
+#: The rooms and bans L{moderate} keeps, and how bans list shows them at L{NOW}: server bans first,
+#: by mask; then each claimed room's, rooms by key and bans by mask; a room without bans not at all.
+BANS_LISTED = (
+    "ROOM      MASK               SET BY  SET (UTC)         EXPIRES (UTC)               REASON\n"
+    "(server)  *!*@10.0.0.1       alice   2026-01-02 03:04  never                       spam\n"
+    "(server)  troll!*@*          bob     2026-01-02 03:05  2026-01-02 03:06 (expired)\n"
+    "(server)  zed!*@*            alice   2026-01-02 03:06  2026-01-04 03:04            flooding again\n"
+    "Dev       eve!*@*            alice   2026-01-02 03:08  2026-01-04 03:04\n"
+    "Dev       mallory!*@*        bob     2026-01-02 03:07  never                       rude\n"
+    "Ops       *!*@*.example.org  carol   2026-01-02 03:09  never                       wiped the screen\n"
+)
+
+
+async def moderate(store: IChatStore) -> None:
+    """Start C{store}, keep some claimed rooms and server bans through the store's own API, and stop it."""
+    from twisted.internet import reactor
+
+    def within(d: Deferred[Any]) -> Deferred[Any]:
+        return d.addTimeout(10, reactor)  # type: ignore[arg-type]
+
+    await within(store.start())
+    try:
+        for server_ban in [Ban("zed!*@*", "alice", START + 120, START + 2 * DAY, "flooding again"),
+                           Ban("*!*@10.0.0.1", "alice", START, None, "spam"),
+                           Ban("troll!*@*", "bob", START + 60, START + 120)]:
+            await within(store.add_server_ban(server_ban))
+        await within(store.save_room(RoomRecord("ops", "Ops", "carol", bans=(
+            Ban("*!*@*.example.org", "carol", START + 300, None, "\x1b[2Jwiped the screen"),))))
+        await within(store.save_room(RoomRecord("lobby", "Lobby", "alice", ("bob",), modes="t")))
+        await within(store.save_room(RoomRecord("dev", "Dev", "alice", ("bob",), (
+            Ban("mallory!*@*", "bob", START + 180, None, "rude"), Ban("eve!*@*", "alice", START + 240, START + 2 * DAY),
+        ), "imt")))
+    finally:
+        await within(store.stop())
+
+
+def run_at(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, now: float, *argv: str
+           ) -> tuple[int, str, str]:
+    """Run the tool with C{argv} while the clock says C{now}."""
+    with monkeypatch.context() as patch:
+        patch.setattr(admin.time, "time", lambda: now)
+        return run(capsys, *argv)
+
+
+@pytest_twisted.ensureDeferred
+async def test_bans_list_gives_server_bans_then_each_rooms(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, db: Path
+) -> None:
+    """
+    bans list shows what the server's store kept: every server ban, then each claimed room's bans,
+    with who set them, when, their expiry (never, or marked expired once past) and their reason,
+    sanitised.
+    """
+    await moderate(SqliteStore(str(db)))
+
+    assert run_at(capsys, monkeypatch, NOW, "--db", str(db), "bans", "list") == (0, BANS_LISTED, "")
 
 
 # --- backup ------------------------------------------------------------------------------------
@@ -264,7 +338,7 @@ def test_backup_writes_a_consistent_copy_while_a_write_is_under_way(
         writer.execute("COMMIT")
         writer.close()
 
-    assert (status, err) == (0, "") and out.startswith(f"backed up {db} (schema version 4) to {target}, ")
+    assert (status, err) == (0, "") and out.startswith(f"backed up {db} (schema version 5) to {target}, ")
     assert query(target, "SELECT nick FROM accounts ORDER BY nick") == [("Alice",), ("Bob",)]
     assert query(target, "SELECT COUNT(*) FROM messages") == [(3,)]
     assert query(target, "PRAGMA journal_mode") == [("delete",)]
@@ -492,6 +566,17 @@ def test_postgresql_accounts_rooms_and_delete(capsys: pytest.CaptureFixture[str]
         "Dev    1         2026-01-02 03:05", "Lobby  2         2026-01-02 03:06"]
     assert run(capsys, "--db", pg, "accounts", "delete", "alice")[0] == 0
     assert run(capsys, "--db", pg, "accounts", "list")[1].splitlines()[1:] == ["Bob   2026-01-03 03:04"]
+
+
+
+@pytest_twisted.ensureDeferred
+async def test_postgresql_bans_list(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, pg: str) -> None:
+    """bans list shows a PostgreSQL database's bans, kept by its store, exactly as it shows a SQLite one's."""
+    assert run(capsys, "--db", pg, "bans", "list") == (0, "no bans\n", "")
+
+    await moderate(PostgresStore(pg))
+
+    assert run_at(capsys, monkeypatch, NOW, "--db", pg, "bans", "list") == (0, BANS_LISTED, "")
 
 
 def test_postgresql_reset_password_and_prune(

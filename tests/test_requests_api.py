@@ -43,7 +43,7 @@ from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.line import LineChatFactory
 from chat_twisted.wire.text import render
 from tests.fakes import RecordingClient
-from tests.helpers import START, LineConnection, make_core, success_result_of
+from tests.helpers import START, LineConnection, error_of, make_core, ok, success_result_of, user
 
 
 def failure_result_of(d: Deferred[Any]) -> Failure:
@@ -53,27 +53,6 @@ def failure_result_of(d: Deferred[Any]) -> Failure:
     assert results, "the Deferred has not fired"
     assert isinstance(results[0], Failure), results[0]
     return results[0]
-
-
-def error_of(d: Deferred[Any]) -> ChatError:
-    """Return the ChatError a request's Deferred failed with."""
-    failure = failure_result_of(d)
-    assert isinstance(failure.value, ChatError), failure
-    return failure.value
-
-
-def user(core: ChatService, nick: str, *rooms: str, port: int = 40000) -> tuple[RecordingClient, Session]:
-    """Connect a RecordingClient and log it in as C{nick} into C{rooms} (in order), forgetting what that showed."""
-    client = RecordingClient(f"127.0.0.1:{port}")
-    session = core.connect(client, client.peer)
-    assert success_result_of(session.submit(rq.Login(nick, None, rooms))) is None
-    client.take()
-    return client, session
-
-
-def ok(d: Deferred[Any]) -> None:
-    """Assert that a request succeeded."""
-    assert success_result_of(d) is None
 
 
 # --- several rooms at once ---------------------------------------------------------------------
@@ -98,7 +77,7 @@ def test_session_in_two_rooms_speaks_in_each() -> None:
     assert carol_c.take() == [Said("tea", "alice", "hi tea", START), Action("tea", "alice", "sips", START)]
     ok(alice.submit(rq.Who(LOBBY)))
     ok(alice.submit(rq.Who("tea")))
-    assert alice_c.take() == [WhoList(LOBBY, ("alice", "bob")), WhoList("tea", ("alice", "carol"))]
+    assert alice_c.take() == [WhoList(LOBBY, ("alice", "bob")), WhoList("tea", ("alice", "carol"), operators=("alice",))]
     assert list(alice.rooms) == [LOBBY, "tea"]
 
 

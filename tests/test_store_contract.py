@@ -20,7 +20,7 @@ import pytest_twisted
 from twisted.internet.defer import Deferred, gatherResults
 
 from chat_twisted.interfaces import IChatStore
-from chat_twisted.model import Account, OfflineMessage, StoredMessage, StoredRoom
+from chat_twisted.model import Account, Ban, OfflineMessage, RoomRecord, StoredMessage, StoredRoom
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.store.postgres import PostgresStore
 from chat_twisted.store.sqlite import SqliteStore
@@ -68,6 +68,20 @@ def message(text: str, room: str = "lobby", kind: str = "say", sender: str = "al
 def offline(text: str, n: int = 0) -> OfflineMessage:
     """Return a private message from alice to bob, sent C{n} seconds after L{START}."""
     return OfflineMessage(sender="alice", recipient="bob", text=text, when=START + n)
+
+
+def ban(mask: str, n: float = 0, expires: float | None = None, reason: str = "", by: str = "alice") -> Ban:
+    """Return a ban of C{mask} set by C{by} C{n} seconds after L{START}."""
+    return Ban(mask=mask, by=by, when=START + n, expires=expires, reason=reason)
+
+
+#: A claimed room with every field set: operators and bans out of order (kept as given), one ban
+#: with an expiry and a fraction of a second in its times, modes.
+DEV = RoomRecord(
+    key="dev", name="Dev", owner="alice", operators=("carol", "bob"),
+    bans=(ban("troll!*@*", 0.125, reason="flooding"), ban("*!*@10.0.0.1", 60, expires=START + 86400.5, by="bob")),
+    modes="imt",
+)
 
 
 def make_store(kind: str, tmp_path: Path, postgres_url: str | None = None) -> IChatStore:
@@ -547,6 +561,123 @@ class TestStoreContract:
         assert summaries == [StoredRoom("lobby", 3, START + 2)]
 
 
+    # --- moderation: claimed rooms and server bans ----------------------------------------------
+
+    @pytest_twisted.ensureDeferred
+    async def test_a_new_store_has_no_claimed_rooms_and_no_server_bans(self, store: IChatStore) -> None:
+        """claimed_rooms and server_bans fire with empty lists before anything was saved."""
+        assert await within(store.claimed_rooms()) == []
+        assert await within(store.server_bans()) == []
+
+    @pytest_twisted.ensureDeferred
+    async def test_room_record_round_trips_exactly(self, store: IChatStore) -> None:
+        """A saved room record comes back equal: operators and bans in the order given, expiry or None, modes."""
+        bare = RoomRecord(key="quiet", name="Quiet", owner="bob")
+
+        assert await within(store.save_room(DEV)) is None
+        assert await within(store.save_room(bare)) is None
+
+        rooms = await within(store.claimed_rooms())
+        assert rooms == [DEV, bare]
+        assert rooms[0].bans[0].when == START + 0.125 and rooms[0].bans[1].expires == START + 86400.5
+        assert rooms[0].bans[0].expires is None
+        assert (rooms[1].operators, rooms[1].bans, rooms[1].modes) == ((), (), "")
+
+    @pytest_twisted.ensureDeferred
+    async def test_save_room_replaces_the_record_under_its_key(self, store: IChatStore) -> None:
+        """Saving a record under a kept key replaces all of it (bans and operators too), and no other room."""
+        other = RoomRecord(key="lobby", name="lobby", owner="zoe", bans=(ban("spam!*@*"),))
+        await within(store.save_room(DEV))
+        await within(store.save_room(other))
+        changed = RoomRecord(key="dev", name="DEV", owner="bob", operators=("dave",), bans=(ban("new!*@*", 9),), modes="t")
+
+        await within(store.save_room(changed))
+
+        assert await within(store.claimed_rooms()) == [changed, other]
+        await within(store.save_room(RoomRecord(key="dev", name="dev", owner="bob")))
+        assert await within(store.claimed_rooms()) == [RoomRecord(key="dev", name="dev", owner="bob"), other]
+
+    @pytest_twisted.ensureDeferred
+    async def test_claimed_rooms_are_in_key_order(self, store: IChatStore) -> None:
+        """claimed_rooms gives the records ordered by key, by code point (punctuation and accents included)."""
+        keys = ["zed", "alpha", "émile", "_under", "[x]", "b"]
+        for key in keys:
+            await within(store.save_room(RoomRecord(key=key, name=key.upper(), owner="alice")))
+
+        assert [room.key for room in await within(store.claimed_rooms())] == ["[x]", "_under", "alpha", "b", "zed", "émile"]
+
+    @pytest_twisted.ensureDeferred
+    async def test_delete_room_says_whether_there_was_one(self, store: IChatStore) -> None:
+        """delete_room fires True and forgets the record, then False; other records stay; an unknown key is False."""
+        lobby = RoomRecord(key="lobby", name="Lobby", owner="bob")
+        await within(store.save_room(DEV))
+        await within(store.save_room(lobby))
+
+        assert await within(store.delete_room("dev")) is True
+        assert await within(store.delete_room("dev")) is False
+        assert await within(store.delete_room("nowhere")) is False
+
+        assert await within(store.claimed_rooms()) == [lobby]
+        await within(store.save_room(DEV))  # the key is free again
+        assert await within(store.claimed_rooms()) == [DEV, lobby]
+
+    @pytest_twisted.ensureDeferred
+    async def test_server_bans_are_in_mask_order(self, store: IChatStore) -> None:
+        """server_bans gives every ban, with or without an expiry, expired or not, ordered by mask (code points)."""
+        bans = [ban("zed!*@*", 1), ban("*!*@10.0.0.1", 2, expires=START + 3600.25, reason="spam"),
+                ban("Émile!*@*", 3), ban("alice!*@*", 4, expires=START - 100, reason="expired already")]
+        for each in bans:
+            assert await within(store.add_server_ban(each)) is None
+
+        assert await within(store.server_bans()) == [bans[1], bans[3], bans[0], bans[2]]
+
+    @pytest_twisted.ensureDeferred
+    async def test_add_server_ban_replaces_the_ban_of_the_same_mask(self, store: IChatStore) -> None:
+        """A second ban of a mask replaces the first entirely (who, when, expiry, reason); other masks stay."""
+        await within(store.add_server_ban(ban("troll!*@*", 0, expires=START + 60, reason="first")))
+        await within(store.add_server_ban(ban("other!*@*", 1)))
+        again = ban("troll!*@*", 30, reason="for good", by="bob")
+
+        await within(store.add_server_ban(again))
+
+        assert await within(store.server_bans()) == [ban("other!*@*", 1), again]
+
+    @pytest_twisted.ensureDeferred
+    async def test_remove_server_ban_says_whether_there_was_one(self, store: IChatStore) -> None:
+        """remove_server_ban fires True and forgets the ban, then False; other bans stay; an unknown mask is False."""
+        await within(store.add_server_ban(ban("troll!*@*")))
+        await within(store.add_server_ban(ban("other!*@*", 1)))
+
+        assert await within(store.remove_server_ban("troll!*@*")) is True
+        assert await within(store.remove_server_ban("troll!*@*")) is False
+        assert await within(store.remove_server_ban("TROLL!*@*")) is False
+
+        assert await within(store.server_bans()) == [ban("other!*@*", 1)]
+
+    @pytest_twisted.ensureDeferred
+    async def test_room_bans_and_server_bans_are_kept_apart(self, store: IChatStore) -> None:
+        """A room's bans are not server bans and the reverse; deleting a room leaves the server bans alone."""
+        await within(store.save_room(DEV))
+        await within(store.add_server_ban(ban("global!*@*")))
+
+        assert await within(store.server_bans()) == [ban("global!*@*")]
+        assert await within(store.delete_room("dev")) is True
+        assert await within(store.server_bans()) == [ban("global!*@*")]
+        assert await within(store.remove_server_ban("troll!*@*")) is False
+
+    @pytest.mark.parametrize("text", UNICODE_TEXTS)
+    @pytest_twisted.ensureDeferred
+    async def test_moderation_text_round_trips(self, store: IChatStore, text: str) -> None:
+        """Ban masks and reasons and room names, in any script or full of quotes, come back character for character."""
+        room_ban = ban(text, reason=text)
+        record = RoomRecord(key="dev", name=text, owner="alice", operators=(text,), bans=(room_ban,))
+        await within(store.save_room(record))
+        await within(store.add_server_ban(room_ban))
+
+        assert await within(store.claimed_rooms()) == [record]
+        assert await within(store.server_bans()) == [room_ban]
+
+
 @pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
 @pytest_twisted.ensureDeferred
 async def test_stop_keeps_everything_appended(store_kind: str, database_url: str | None, tmp_path: Path) -> None:
@@ -569,5 +700,33 @@ async def test_stop_keeps_everything_appended(store_kind: str, database_url: str
         assert await within(second.room_topics()) == {"lobby": "last topic"}
         assert await within(second.get_account("alice")) == Account("Alice", "$argon2id$hash", START)
         assert await within(second.take_offline("bob")) == [offline("while you were out")]
+    finally:
+        await within(second.stop())
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgres"])
+@pytest_twisted.ensureDeferred
+async def test_claimed_rooms_and_server_bans_survive_a_restart(
+    store_kind: str, database_url: str | None, tmp_path: Path
+) -> None:
+    """After stop(), a new store on the same database reads every room record and server ban as they were saved."""
+    first = make_store(store_kind, tmp_path, database_url)
+    await within(first.start())
+    lobby = RoomRecord(key="lobby", name="Lobby", owner="bob", modes="t")
+    bans = [ban("*!*@10.0.0.1", 1, expires=START + 3600.5, reason="spam"), ban("troll!*@*", 2)]
+    await within(first.save_room(DEV))
+    await within(first.save_room(lobby))
+    await within(first.save_room(RoomRecord(key="gone", name="gone", owner="bob")))
+    await within(first.delete_room("gone"))
+    for each in bans + [ban("lifted!*@*")]:
+        await within(first.add_server_ban(each))
+    await within(first.remove_server_ban("lifted!*@*"))
+    await within(first.stop())
+
+    second = make_store(store_kind, tmp_path, database_url)
+    await within(second.start())
+    try:
+        assert await within(second.claimed_rooms()) == [DEV, lobby]
+        assert await within(second.server_bans()) == bans
     finally:
         await within(second.stop())

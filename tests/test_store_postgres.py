@@ -204,7 +204,8 @@ def test_migrate_from_empty_reaches_the_latest_version(connection: psycopg.Conne
 
     assert scalar(connection, "SELECT MAX(version) FROM schema_version") == len(MIGRATIONS)
     tables = {row[0] for row in connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    assert tables == {"schema_version", "messages", "accounts", "offline_messages", "room_topics"}
+    assert tables == {"schema_version", "messages", "accounts", "offline_messages", "room_topics",
+                      "claimed_rooms", "server_bans"}
     indexes = {row[0] for row in connection.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
     assert {"messages_by_room", "messages_by_word", "offline_by_recipient"} <= indexes
 

@@ -15,10 +15,12 @@ import pytest
 import pytest_twisted
 from twisted.internet.defer import Deferred, gatherResults
 
-from chat_twisted.model import Account, OfflineMessage, StoredMessage
+from chat_twisted.model import Account, Ban, OfflineMessage, RoomRecord, StoredMessage
 from chat_twisted.store.sqlite import (
     MIGRATIONS,
     SqliteStore,
+    add_server_ban_txn,
+    claimed_rooms_txn,
     configure_connection,
     create_account_txn,
     get_account_txn,
@@ -28,7 +30,9 @@ from chat_twisted.store.sqlite import (
     queue_offline_txn,
     recent_messages_txn,
     room_topics_txn,
+    save_room_txn,
     search_messages_txn,
+    server_bans_txn,
     take_offline_txn,
 )
 
@@ -107,7 +111,7 @@ def test_migrate_from_empty_reaches_the_latest_version(connection: sqlite3.Conne
     assert schema_version(cursor) == len(MIGRATIONS)
     tables = {row[0] for row in cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {
-        "schema_version", "messages", "accounts", "offline_messages", "room_topics",
+        "schema_version", "messages", "accounts", "offline_messages", "room_topics", "claimed_rooms", "server_bans",
         "messages_fts", "messages_fts_data", "messages_fts_idx", "messages_fts_docsize", "messages_fts_config",
     }
 
@@ -298,13 +302,53 @@ def test_upgrade_from_version_3_indexes_message_times(connection: sqlite3.Connec
     insert_messages_txn(cursor, [("lobby", message("old", n=0)), ("lobby", message("new", n=9))])
     connection.commit()
 
-    assert migrate_txn(cursor) == len(MIGRATIONS) == 4
+    assert migrate_txn(cursor) == len(MIGRATIONS)
     connection.commit()
 
     indexes = {row[0] for row in cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "messages_by_time" in indexes
     assert prune_messages_txn(cursor, START + 1, None, 10) == 1
     assert [m.text for m in recent_messages_txn(cursor, "lobby", 10)] == ["new"]
+
+
+
+def test_upgrade_from_version_4_adds_empty_room_and_ban_tables(connection: sqlite3.Connection) -> None:
+    """A version-4 database gets empty claimed_rooms and server_bans tables that take records, and keeps its data."""
+    cursor = connection.cursor()
+    cursor.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, statements in enumerate(MIGRATIONS[:4], start=1):
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    insert_messages_txn(cursor, [("dev", message("kept topic", room="dev", kind="topic"))])
+    create_account_txn(cursor, "alice", Account("Alice", "$h", START))
+    connection.commit()
+
+    assert migrate_txn(cursor) == len(MIGRATIONS) == 5
+    connection.commit()
+
+    assert schema_version(cursor) == 5
+    assert claimed_rooms_txn(cursor) == [] and server_bans_txn(cursor) == []
+    record = RoomRecord("dev", "dev", "alice", ("bob",), (Ban("x!*@*", "alice", START, START + 60, "why"),), "t")
+    save_room_txn(cursor, record)
+    add_server_ban_txn(cursor, Ban("*!*@10.0.0.1", "alice", START))
+    assert claimed_rooms_txn(cursor) == [record]
+    assert server_bans_txn(cursor) == [Ban("*!*@10.0.0.1", "alice", START)]
+    assert room_topics_txn(cursor) == {"dev": "kept topic"}
+    assert get_account_txn(cursor, "alice") == Account("Alice", "$h", START)
+
+
+def test_a_room_record_is_one_row_with_its_operators_and_bans_as_json(cursor: sqlite3.Cursor) -> None:
+    """save_room_txn writes a record as one row, lists as JSON (readable with the sqlite3 shell), replacing it in place."""
+    ban = Ban("é!*@*", "bob", START + 0.5, None, "it's \"quoted\"")
+    save_room_txn(cursor, RoomRecord("dev", "Dev", "alice", ("carol", "bob"), (ban,), "imt"))
+    save_room_txn(cursor, RoomRecord("dev", "DEV", "alice", ("bob",), (ban,), "t"))
+
+    assert cursor.execute("SELECT * FROM claimed_rooms").fetchall() == [(
+        "dev", "DEV", "alice", '["bob"]',
+        '[{"mask": "é!*@*", "by": "bob", "when": 1767323045.5, "expires": null, "reason": "it\'s \\"quoted\\""}]',
+        "t",
+    )]
 
 
 def test_prune_queries_walk_indexes_only(cursor: sqlite3.Cursor) -> None:

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -29,6 +30,9 @@ try:
     from playwright.sync_api import expect
 except ImportError:  # pragma: no cover - skipped by needs_browser
     pass
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator
 
 __all__ = ["browser", "open_page"]  # fixtures, used here by name
 
@@ -405,3 +409,93 @@ def test_screenshots_of_a_conversation_in_light_and_dark(
             priya.close()
     finally:
         assert server.stop() == 0
+
+
+# --- moderation -------------------------------------------------------------------------------
+
+
+def _row(page: ChatPage, nick: str) -> Locator:
+    """C{nick}'s item in "Members" (the user's own too), with its marks and tags."""
+    return page.members.get_by_role("listitem").filter(has=page.page.get_by_text(nick, exact=True))
+
+
+def _member_menu(page: ChatPage, nick: str) -> Locator:
+    """Open C{nick}'s menu in "Members" with its "Actions for" button; return the menu."""
+    page.members.get_by_role("button", name=f"Actions for {nick}", exact=True).click()
+    menu = page.page.get_by_role("menu", name=f"Actions for {nick}", exact=True)
+    expect(menu).to_be_visible()
+    return menu
+
+
+def test_an_operator_ops_a_member_from_the_member_menu(
+    server: WebServer, open_page: OpenPage, nc_users: Callable[[int, str], SocketClient]
+) -> None:
+    """The first in a new room operates it (marked @ on both pages); opping a member from the menu marks them on both pages, and the line door hears it."""
+    olga = open_page(server.url)
+    olga.log_in("olga")
+    olga.join("opsroom")
+    pavel = open_page(server.url)
+    pavel.log_in("pavel")
+    pavel.join("opsroom")
+    watcher = nc_users(server.line, "watcher")
+    watcher.send("/join opsroom\n")
+    watcher.expect("watcher joined opsroom")
+    for page in (olga, pavel):
+        expect(page.member("pavel")).to_be_visible()
+        expect(_row(page, "olga")).to_contain_text("operator")
+        expect(_row(page, "olga")).to_contain_text("@")
+        expect(_row(page, "pavel")).not_to_contain_text("operator")
+
+    # pavel is not an operator: his menu for olga offers no operator's powers.
+    menu = _member_menu(pavel, "olga")
+    expect(menu.get_by_role("menuitem", name="Private message")).to_be_visible()
+    expect(menu.get_by_role("menuitem", name="Make operator")).to_have_count(0)
+    pavel.page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+
+    menu = _member_menu(olga, "pavel")
+    expect(menu.get_by_role("menuitem").first).to_be_focused()  # reachable by keyboard
+    menu.get_by_role("menuitem", name="Make operator").click()
+    for page in (olga, pavel):
+        expect(_row(page, "pavel")).to_contain_text("operator")
+        expect(_row(page, "pavel")).to_contain_text("@")
+    olga.wait_for_line("made pavel an operator", nick="olga")
+    pavel.wait_for_line("made you an operator", nick="olga")
+    watcher.expect(lambda line: "olga" in line and "pavel" in line)  # the line door, in its own words
+    # pavel's page now knows he operates the room: his menu offers the powers.
+    menu = _member_menu(pavel, "olga")
+    expect(menu.get_by_role("menuitem", name="Remove operator")).to_be_visible()
+    pavel.page.keyboard.press("Escape")
+    assert olga.problems() == [] and pavel.problems() == []
+
+
+def test_an_operator_kicks_a_member_with_a_reason(
+    server: WebServer, open_page: OpenPage, nc_users: Callable[[int, str], SocketClient]
+) -> None:
+    """Kick from the member menu asks a reason; the member leaves the list on the operator's page, and the kicked page loses the room and is told why."""
+    kira = open_page(server.url)
+    kira.log_in("kira")
+    kira.join("kickroom")
+    lars = open_page(server.url)
+    lars.log_in("lars")
+    lars.join("kickroom")
+    witness = nc_users(server.line, "witness")
+    witness.send("/join kickroom\n")
+    witness.expect("witness joined kickroom")
+    expect(kira.member("lars")).to_be_visible()
+
+    menu = _member_menu(kira, "lars")
+    menu.get_by_role("menuitem", name=re.compile(r"^Kick")).click()
+    dialog = kira.page.get_by_role("dialog", name=re.compile(r"Kick lars"))
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Reason", exact=True).fill("spamming links")
+    dialog.get_by_role("button", name="Kick", exact=True).click()
+    expect(dialog).to_be_hidden()
+
+    expect(kira.members.get_by_role("button", name=re.compile(r"^lars\b"))).to_have_count(0)
+    kira.wait_for_line("kicked lars (spamming links)", nick="kira")
+    witness.expect(lambda line: "kira" in line and "lars" in line and "spamming links" in line)
+    expect(lars.room("kickroom")).to_have_count(0)
+    expect(lars.room("lobby")).to_be_visible()
+    lars.wait_for_line("kira kicked you from #kickroom (spamming links)")
+    assert kira.problems() == [] and lars.problems() == []

@@ -30,7 +30,7 @@ from chat_twisted.limits import ConnectionLimits
 from chat_twisted.wire import web
 from chat_twisted.wire.line import LineChatFactory
 from chat_twisted.wire.web import WebChatFactory, make_site
-from tests.helpers import line_user, make_core
+from tests.helpers import START, line_user, make_core
 from tests.test_core_accounts import SwitchedHasher
 
 
@@ -214,7 +214,8 @@ def test_login_join_and_say(core: ChatService) -> None:
     events = user.login("alice", "lobby")
     assert types(events) == ["welcome", "joined", "members"]
     assert events[0] == {"type": "welcome", "nick": "alice", "online": 1, "account": None}
-    assert events[2] == {"type": "members", "room": "lobby", "nicks": ["alice"], "away": []}
+    assert events[2] == {"type": "members", "room": "lobby", "nicks": ["alice"], "away": [], "operators": [],
+                         "voiced": []}
     user.send({"type": "say", "room": "lobby", "text": "hello"})
     [message] = user.take()
     assert message == {"type": "message", "room": "lobby", "id": 1, "kind": "say", "nick": "alice", "text": "hello",
@@ -488,3 +489,331 @@ def test_frames_made_once_are_what_a_client_reads(core: ChatService, size: int) 
     text = "é" * (size // 2) + "x" * (size % 2)
     user.client.receive_data(web.text_frame(json.dumps({"text": text})))
     assert [event["text"] for event in user.take()] == [text]
+
+
+# --- moderation -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def moderated() -> tuple[ChatService, Any]:
+    """A core whose account C{root} is a server operator, and its web site."""
+    core = make_core(operators=["root"])[0]
+    return core, site_for(core)
+
+
+def op_and_member(site: Any) -> tuple[WebSocketUser, WebSocketUser]:
+    """alice, who made #mods (so operates it), and bob, who joined it after her; their events taken."""
+    alice, bob = WebSocketUser(site, 50001), WebSocketUser(site, 50002)
+    alice.login("alice", "mods")
+    bob.login("bob", "mods")
+    alice.take()
+    return alice, bob
+
+
+def server_operator(site: Any, *rooms: str) -> WebSocketUser:
+    """root, registered (so identified to the account --oper names), in C{rooms}; its events taken."""
+    root = WebSocketUser(site, 50009)
+    root.login("root", *rooms)
+    root.send({"type": "register", "password": "sekrit-99"})
+    assert root.take() == [{"type": "registered", "nick": "root"}]
+    return root
+
+
+def mode(nick: str, change: str, target: str = "", room: str = "mods") -> dict[str, Any]:
+    """The JSON of a ModeChanged."""
+    return {"type": "mode", "room": room, "nick": nick, "change": change, "target": target}
+
+
+def error_of(user: WebSocketUser) -> dict[str, Any]:
+    """The one event C{user} got, which must be an error; without its English words (checked to be there)."""
+    [error] = user.take()
+    assert error["type"] == "error" and isinstance(error["message"], str) and error["message"]
+    return {key: value for key, value in error.items() if key not in ("type", "message")}
+
+
+def test_members_name_the_operators_and_the_voiced(moderated: tuple[ChatService, Any]) -> None:
+    """members carries operators and voiced: the first to enter a new room operates it, the lobby has none."""
+    _, site = moderated
+    alice = WebSocketUser(site, 50001)
+    events = alice.login("alice", "mods")
+    assert events[-1] == {"type": "members", "room": "mods", "nicks": ["alice"], "away": [], "operators": ["alice"],
+                          "voiced": []}
+    alice.send({"type": "who", "room": "lobby", "id": "w"})
+    assert alice.take()[0]["operators"] == []
+
+
+@pytest.mark.parametrize(("kind", "change"), [("op", "+o"), ("voice", "+v")])
+def test_op_and_voice_are_shown_to_the_room_and_undone(moderated: tuple[ChatService, Any], kind: str,
+                                                       change: str) -> None:
+    """op/voice give bob the mode (everyone in the room sees mode +o/+v and members lists him); deop/devoice take it back."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    alice.send({"type": kind, "room": "mods", "nick": "bob"})
+    assert alice.take() == bob.take() == [mode("alice", change, "bob")]
+    listed = "operators" if kind == "op" else "voiced"
+    bob.send({"type": "who", "room": "mods"})
+    assert "bob" in bob.take()[0][listed]
+    alice.send({"type": "de" + kind, "room": "mods", "nick": "bob"})
+    assert alice.take() == bob.take() == [mode("alice", "-" + change[1], "bob")]
+    bob.send({"type": "who", "room": "mods"})
+    assert "bob" not in bob.take()[0][listed]
+
+
+def test_kick_removes_the_member_with_the_reason(moderated: tuple[ChatService, Any]) -> None:
+    """kick: both see kicked with who, whom and why; bob is out of the room; without a reason it is empty."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    alice.send({"type": "kick", "room": "mods", "nick": "bob", "reason": "spam"})
+    kicked = {"type": "kicked", "room": "mods", "nick": "alice", "target": "bob", "reason": "spam"}
+    assert alice.take() == bob.take() == [kicked]
+    bob.send({"type": "say", "room": "mods", "text": "still here?"})
+    assert error_of(bob) == {"code": "not_in_room", "room": "mods", "request": "say"}
+    bob.send({"type": "join", "room": "mods"})
+    bob.take()
+    alice.take()
+    alice.send({"type": "kick", "room": "mods", "nick": "bob"})
+    assert bob.take() == [{**kicked, "reason": ""}]
+
+
+def test_a_member_who_is_not_an_operator_is_refused(moderated: tuple[ChatService, Any]) -> None:
+    """bob, not an operator, gets not_operator (with the room) for op, kick, ban and mode changes; nothing happens."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    for request in ({"type": "op", "room": "mods", "nick": "bob"},
+                    {"type": "kick", "room": "mods", "nick": "alice"},
+                    {"type": "ban", "room": "mods", "mask": "alice"},
+                    {"type": "mode", "room": "mods", "changes": "+m", "id": 9}):
+        bob.send(request)
+        expected = {"code": "not_operator", "room": "mods", "request": request["type"]}
+        assert error_of(bob) == {**expected, **({"id": 9} if "id" in request else {})}
+    assert alice.take() == []
+
+
+def test_ban_bans_and_unban(moderated: tuple[ChatService, Any]) -> None:
+    """ban is shown as mode +b; bans lists it (with its id); a banned user cannot come back; unban lifts it, twice is no_such_ban."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    alice.send({"type": "ban", "room": "mods", "mask": "Bob"})
+    assert alice.take() == bob.take() == [mode("alice", "+b", "bob")]
+    bob.send({"type": "bans", "room": "mods", "id": "b"})
+    assert bob.take() == [{"type": "bans", "room": "mods", "id": "b", "bans": [
+        {"mask": "bob", "by": "alice", "time": START, "expires": None, "reason": ""}]}]
+    alice.send({"type": "kick", "room": "mods", "nick": "bob"})
+    bob.take()
+    bob.send({"type": "join", "room": "mods"})
+    assert error_of(bob) == {"code": "banned", "room": "mods", "request": "join"}
+    alice.take()
+    alice.send({"type": "unban", "room": "mods", "mask": "bob"})
+    assert alice.take() == [mode("alice", "-b", "bob")]
+    alice.send({"type": "unban", "room": "mods", "mask": "bob"})
+    assert error_of(alice) == {"code": "no_such_ban", "mask": "bob", "room": "mods", "request": "unban"}
+    alice.send({"type": "ban", "room": "mods", "mask": "no spaces"})
+    assert error_of(alice) == {"code": "invalid_mask", "mask": "no spaces", "request": "ban"}
+
+
+def test_modes_asked_set_and_applied(moderated: tuple[ChatService, Any]) -> None:
+    """mode without changes answers modes (with the id); with changes each one is shown; +m quiets bob, +i needs an invite."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    alice.send({"type": "mode", "room": "mods", "id": 1})
+    assert alice.take() == [{"type": "modes", "room": "mods", "modes": "", "owner": None, "id": 1}]
+    alice.send({"type": "mode", "room": "mods", "changes": "+mi", "id": 2})
+    assert alice.take() == bob.take() == [mode("alice", "+m"), mode("alice", "+i")]
+    bob.send({"type": "say", "room": "mods", "text": "hello?"})
+    assert error_of(bob) == {"code": "cannot_speak", "room": "mods", "why": "moderated", "request": "say"}
+    bob.send({"type": "mode", "room": "mods", "id": 3})
+    assert bob.take() == [{"type": "modes", "room": "mods", "modes": "im", "owner": None, "id": 3}]
+    alice.send({"type": "mode", "room": "mods", "changes": "+x"})
+    assert error_of(alice) == {"code": "unknown_mode", "mode": "x", "request": "mode"}
+    alice.send({"type": "mode", "room": "mods", "changes": "-m"})
+    assert alice.take() == [mode("alice", "-m")]
+
+
+def test_invite_lets_a_user_into_an_invite_only_room(moderated: tuple[ChatService, Any]) -> None:
+    """An invite-only room refuses carol (invite_only) until its operator invites her (invited, to both); inviting a member is user_in_room."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    carol = WebSocketUser(site, 50003)
+    carol.login("carol")
+    alice.send({"type": "mode", "room": "mods", "changes": "+i"})
+    alice.take()
+    carol.send({"type": "join", "room": "mods"})
+    assert error_of(carol) == {"code": "invite_only", "room": "mods", "request": "join"}
+    alice.send({"type": "invite", "room": "mods", "nick": "carol"})
+    invited = {"type": "invited", "room": "mods", "nick": "alice", "target": "carol"}
+    assert alice.take() == carol.take() == [invited]
+    carol.send({"type": "join", "room": "mods"})
+    assert types(carol.take())[:1] == ["joined"]
+    alice.take()
+    alice.send({"type": "invite", "room": "mods", "nick": "bob"})
+    assert error_of(alice) == {"code": "user_in_room", "nick": "bob", "room": "mods", "request": "invite"}
+    alice.send({"type": "op", "room": "mods", "nick": "zed"})
+    assert error_of(alice) == {"code": "no_such_user", "nick": "zed", "request": "op"}
+
+
+def test_claim_needs_a_registered_operator(moderated: tuple[ChatService, Any]) -> None:
+    """claim: a guest gets not_identified; a registered operator's claim is shown as claimed; again is already_claimed; the lobby cannot_claim."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    alice.send({"type": "claim", "room": "mods"})
+    assert error_of(alice) == {"code": "not_identified", "request": "claim"}
+    alice.send({"type": "register", "password": "sekrit-99"})
+    alice.take()
+    bob.take()
+    alice.send({"type": "claim", "room": "mods"})
+    assert alice.take() == bob.take() == [{"type": "claimed", "room": "mods", "nick": "alice", "account": "alice"}]
+    alice.send({"type": "mode", "room": "mods", "id": 1})
+    assert alice.take()[0]["owner"] == "alice"
+    alice.send({"type": "claim", "room": "mods"})
+    assert error_of(alice) == {"code": "already_claimed", "room": "mods", "owner": "alice", "request": "claim"}
+    alice.send({"type": "join", "room": "lobby"})
+    alice.take()
+    alice.send({"type": "claim", "room": "lobby"})
+    assert error_of(alice) == {"code": "cannot_claim", "room": "lobby", "request": "claim"}
+
+
+def test_a_server_operator_is_protected_and_says_so_in_whois(moderated: tuple[ChatService, Any]) -> None:
+    """whois tells server_operator; a room operator kicking the server operator gets protected; the server operator ops in a room he does not operate."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    root = server_operator(site, "mods")
+    alice.take()
+    alice.send({"type": "whois", "nicks": ["root", "bob"]})
+    [users] = alice.take()
+    assert [(user["nick"], user["server_operator"]) for user in users["users"]] == [("root", True), ("bob", False)]
+    alice.send({"type": "kick", "room": "mods", "nick": "root"})
+    assert error_of(alice) == {"code": "protected", "nick": "root", "room": "mods", "request": "kick"}
+    root.send({"type": "op", "room": "mods", "nick": "bob"})
+    assert root.take() == [mode("root", "+o", "bob")]
+
+
+def test_kill_and_wall_need_a_server_operator(moderated: tuple[ChatService, Any]) -> None:
+    """kill and wall from a guest are not_server_operator; root's wall reaches everyone, root's kill shows bob killed and closes him."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    for request in ({"type": "kill", "nick": "bob"}, {"type": "wall", "text": "hi"}, {"type": "gbans"},
+                    {"type": "gban", "mask": "10.0.0.0/8"}, {"type": "ungban", "mask": "10.0.0.0/8"}):
+        alice.send(request)
+        assert error_of(alice) == {"code": "not_server_operator", "request": request["type"]}
+    root = server_operator(site)
+    root.send({"type": "wall", "text": "maintenance at noon"})
+    wall = {"type": "wall", "nick": "root", "text": "maintenance at noon", "time": START}
+    assert alice.take() == bob.take() == root.take() == [wall]
+    root.send({"type": "kill", "nick": "bob", "reason": "flooding"})
+    assert bob.take() == [{"type": "killed", "nick": "root", "reason": "flooding"}]
+    assert bob.closed is not None
+    [quit] = alice.take()
+    assert (quit["type"], quit["nick"], quit["rooms"]) == ("quit", "bob", ["mods"])
+    root.send({"type": "wall", "text": "  "})
+    assert error_of(root) == {"code": "empty_text", "request": "wall"}
+
+
+def test_server_bans_set_listed_lifted_and_refusing(moderated: tuple[ChatService, Any]) -> None:
+    """gban (duration as text or seconds) answers gban added, gbans lists them (room null), ungban lifts; a banned address is refused with server_banned."""
+    core, site = moderated
+    root = server_operator(site)
+    root.send({"type": "gban", "mask": "10.0.0.0/8", "duration": "7d", "reason": "spam"})
+    ban = {"mask": "10.0.0.0/8", "by": "root", "time": START, "expires": START + 7 * 86400, "reason": "spam"}
+    assert root.take() == [{"type": "gban", "added": True, "ban": ban}]
+    root.send({"type": "gban", "mask": "account:mallory", "duration": 3600})
+    mallory = {"mask": "account:mallory", "by": "root", "time": START, "expires": START + 3600, "reason": ""}
+    assert root.take() == [{"type": "gban", "added": True, "ban": mallory}]
+    root.send({"type": "gbans", "id": "g"})
+    assert root.take() == [{"type": "bans", "room": None, "bans": [ban, mallory], "id": "g"}]
+    root.send({"type": "ungban", "mask": "10.0.0.0/8"})
+    [lifted] = root.take()
+    assert (lifted["type"], lifted["added"], lifted["ban"]["mask"]) == ("gban", False, "10.0.0.0/8")
+    root.send({"type": "ungban", "mask": "10.0.0.0/8"})
+    assert error_of(root) == {"code": "no_such_ban", "mask": "10.0.0.0/8", "room": "", "request": "ungban"}
+    root.send({"type": "gban", "mask": "bob"})
+    assert error_of(root) == {"code": "invalid_mask", "mask": "bob", "request": "gban"}
+
+    root.send({"type": "gban", "mask": "127.0.0.1", "reason": "go away"})
+    root.take()
+    refused = WebSocketUser(site, 50020)
+    [error] = refused.take()
+    assert (error["code"], error["reason"], error["expires"]) == ("server_banned", "go away", None)
+    assert refused.closed is not None
+
+
+@pytest.mark.parametrize(("duration", "error"), [
+    ("soon", {"code": "invalid_duration", "text": "soon"}),
+    (0, {"code": "invalid_duration", "text": "0"}),
+    (-5, {"code": "invalid_duration", "text": "-5"}),
+    (1.5, {"code": "bad_request", "problem": "'duration' must be a whole number of seconds or a text such as \"7d\""}),
+    (True, {"code": "bad_request", "problem": "'duration' must be a whole number of seconds or a text such as \"7d\""}),
+    (["7d"], {"code": "bad_request", "problem": "'duration' must be a whole number of seconds or a text such as \"7d\""}),
+])
+def test_a_bad_server_ban_duration_is_an_error(moderated: tuple[ChatService, Any], duration: Any,
+                                               error: dict[str, Any]) -> None:
+    """A gban duration that is not a positive whole number of seconds or a text such as 7d is refused; no ban is set."""
+    _, site = moderated
+    root = server_operator(site)
+    root.send({"type": "gban", "mask": "10.0.0.0/8", "duration": duration})
+    assert error_of(root) == {**error, "request": "gban"}
+    root.send({"type": "gbans"})
+    assert root.take()[0]["bans"] == []
+
+
+@pytest.mark.parametrize(("request_", "problem"), [
+    ({"type": "op", "room": "mods"}, "'nick' must be a string"),
+    ({"type": "deop", "room": "mods", "nick": 7}, "'nick' must be a string"),
+    ({"type": "voice", "nick": "bob"}, "'room' must be a string"),
+    ({"type": "devoice", "room": ["mods"], "nick": "bob"}, "'room' must be a string"),
+    ({"type": "kick", "room": "mods", "nick": "bob", "reason": 5}, "'reason' must be a string"),
+    ({"type": "ban", "room": "mods"}, "'mask' must be a string"),
+    ({"type": "unban", "room": "mods", "mask": None}, "'mask' must be a string"),
+    ({"type": "bans"}, "'room' must be a string"),
+    ({"type": "invite", "room": "mods", "nick": {"n": 1}}, "'nick' must be a string"),
+    ({"type": "mode", "room": "mods", "changes": 5}, "'changes' must be a string"),
+    ({"type": "claim", "room": 1}, "'room' must be a string"),
+    ({"type": "kill"}, "'nick' must be a string"),
+    ({"type": "kill", "nick": "bob", "reason": False}, "'reason' must be a string"),
+    ({"type": "gban", "duration": "7d"}, "'mask' must be a string"),
+    ({"type": "gban", "mask": "10.0.0.0/8", "reason": 3}, "'reason' must be a string"),
+    ({"type": "ungban", "mask": 10}, "'mask' must be a string"),
+    ({"type": "wall", "text": None}, "'text' must be a string"),
+])
+def test_bad_moderation_requests_get_an_error_and_keep_the_connection(
+    moderated: tuple[ChatService, Any], request_: dict[str, Any], problem: str
+) -> None:
+    """A moderation request with a missing or ill-typed field is answered bad_request saying which; nothing changes; the connection stays."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    alice.send({**request_, "id": "x"})
+    assert error_of(alice) == {"code": "bad_request", "problem": problem, "request": request_["type"], "id": "x"}
+    assert bob.take() == []
+    alice.send({"type": "ping", "id": 1})
+    assert alice.take() == [{"type": "pong", "id": 1}]
+
+
+def test_a_too_long_kick_reason_is_refused(moderated: tuple[ChatService, Any]) -> None:
+    """A kick reason (or wall text) over 4096 bytes is input_too_long and kicks nobody."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    alice.send({"type": "kick", "room": "mods", "nick": "bob", "reason": "x" * 4097})
+    assert error_of(alice) == {"code": "input_too_long", "limit": 4096, "request": "kick"}
+    assert bob.take() == []
+
+
+def test_shared_moderation_events_are_rendered_once_for_a_room(moderated: tuple[ChatService, Any]) -> None:
+    """A mode change fanned out to a room is made into JSON once (the factory's cache), and still reads the same for each."""
+    _, site = moderated
+    alice, bob = op_and_member(site)
+    carol = WebSocketUser(site, 50003)
+    carol.login("carol", "mods")
+    alice.take(), bob.take()
+    factory = site.resource.children[b"ws"].factory
+    alice.send({"type": "voice", "room": "mods", "nick": "carol"})
+    assert alice.take() == bob.take() == carol.take() == [mode("alice", "+v", "carol")]
+    assert type(factory.cached_event).__name__ == "ModeChanged"
+
+
+def test_the_protocol_doc_shows_every_request_and_moderation_event() -> None:
+    """docs/websocket.md has an example of every request the door takes and of every moderation event."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "websocket.md").read_text()
+    events = ["members", "users", "mode", "kicked", "invited", "claimed", "modes", "bans", "gban", "killed", "wall"]
+    missing = [kind for kind in [*web.REQUESTS, *events] if f'{{"type":"{kind}"' not in doc]
+    assert missing == []

@@ -83,7 +83,7 @@ def burst_head(nick: str) -> list[str]:
         f"{S} 001 {nick} :Welcome to the chat_twisted IRC network, {mask(nick)}",
         f"{S} 002 {nick} :Your host is chat.twisted, running {version}",
         f"{S} 003 {nick} :This server was created 2026-01-02 03:04:05",
-        f"{S} 004 {nick} chat.twisted {version} i n",
+        f"{S} 004 {nick} chat.twisted {version} i bimotv bov",
     ]
 
 
@@ -155,7 +155,7 @@ def test_isupport_tokens() -> None:
         "CASEMAPPING", "CHANTYPES", "NICKLEN", "CHANNELLEN", "TOPICLEN", "PREFIX", "CHANMODES", "NETWORK", "UTF8ONLY",
     )} == {
         "CASEMAPPING": "ascii", "CHANTYPES": "#", "NICKLEN": "30", "CHANNELLEN": "31", "TOPICLEN": "390",
-        "PREFIX": "", "CHANMODES": ",,,n", "NETWORK": "chat_twisted", "UTF8ONLY": "",
+        "PREFIX": "(ov)@+", "CHANMODES": "b,,,imt", "NETWORK": "chat_twisted", "UTF8ONLY": "",
     }
 
 
@@ -379,7 +379,7 @@ def test_join_shows_the_topic_with_332_and_333() -> None:
         f":{mask('bob')} JOIN #dev",
         f"{S} 332 bob #dev :all about dev",
         f"{S} 333 bob #dev {mask('alice')} {int(START)}",
-        f"{S} 353 bob = #dev :alice bob",
+        f"{S} 353 bob = #dev :@alice bob",
         f"{S} 366 bob #dev :End of /NAMES list",
     ]
 
@@ -391,10 +391,10 @@ def test_join_several_channels_at_once() -> None:
     alice.send_lines("JOIN #a,#b")
     assert alice.lines() == [
         f":{mask('alice')} JOIN #a",
-        f"{S} 353 alice = #a :alice",
+        f"{S} 353 alice = #a :@alice",
         f"{S} 366 alice #a :End of /NAMES list",
         f":{mask('alice')} JOIN #b",
-        f"{S} 353 alice = #b :alice",
+        f"{S} 353 alice = #b :@alice",
         f"{S} 366 alice #b :End of /NAMES list",
     ]
 
@@ -934,12 +934,12 @@ def test_user_mode_of_another_user_502() -> None:
 
 
 def test_channel_modes() -> None:
-    """MODE #chan answers 324 (+n); the ban list is empty (368); setting a mode needs an operator (482)."""
+    """MODE #chan answers 324 (no modes: +); the ban list is empty (368); setting a mode needs an operator (482)."""
     factory, _, _ = setup()
-    (alice,) = in_channel(factory, "alice")
+    (alice,) = in_channel(factory, "alice")  # nobody operates the lobby
     alice.send_lines("MODE #lobby", "MODE #lobby +b", "MODE #lobby b", "MODE #lobby +m", "MODE #lobby +o alice")
     assert alice.lines() == [
-        f"{S} 324 alice #lobby +n",
+        f"{S} 324 alice #lobby +",
         f"{S} 368 alice #lobby :End of channel ban list",
         f"{S} 368 alice #lobby :End of channel ban list",
         f"{S} 482 alice #lobby :You're not channel operator",

@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
 from chat_twisted.interfaces import IChatStore
-from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage, StoredRoom
+from chat_twisted.model import Account, Ban, HistoryPoint, OfflineMessage, RoomRecord, StoredMessage, StoredRoom
 from chat_twisted.store.search import text_matcher
 
 #: How many messages per room the memory store keeps.
@@ -33,7 +33,10 @@ def _beyond(message: StoredMessage, point: HistoryPoint | None, side: int) -> bo
 
 @implementer(IChatStore)
 class MemoryStore:
-    """Keeps history (the newest L{MEMORY_HISTORY} per room), accounts and offline messages in dicts."""
+    """
+    Keeps history (the newest L{MEMORY_HISTORY} per room), accounts, offline messages, claimed
+    rooms and server bans in dicts.
+    """
 
     def __init__(self) -> None:
         self._history: defaultdict[str, deque[StoredMessage]] = defaultdict(
@@ -42,6 +45,8 @@ class MemoryStore:
         self._topics: dict[str, str] = {}
         self._accounts: dict[str, Account] = {}
         self._offline: defaultdict[str, list[OfflineMessage]] = defaultdict(list)
+        self._rooms: dict[str, RoomRecord] = {}
+        self._server_bans: dict[str, Ban] = {}
         self._last_id = 0
         self.batch_runner = None  # appends fire at once, never in batches
 
@@ -166,3 +171,29 @@ class MemoryStore:
         """Return each room with messages: its latest name, how many it has, when the newest was sent."""
         return succeed([StoredRoom(history[-1].room, len(history), history[-1].when)
                         for key, history in sorted(self._history.items()) if history])
+
+    def save_room(self, record: RoomRecord) -> Deferred[None]:
+        """Keep C{record} (frozen: it is kept as it is), replacing any kept under its key."""
+        self._rooms[record.key] = record
+        return succeed(None)
+
+    def delete_room(self, room_key: str) -> Deferred[bool]:
+        """Forget the room record kept under C{room_key}; return whether there was one."""
+        return succeed(self._rooms.pop(room_key, None) is not None)
+
+    def claimed_rooms(self) -> Deferred[list[RoomRecord]]:
+        """Return every kept room record, in the order of their keys."""
+        return succeed([self._rooms[key] for key in sorted(self._rooms)])
+
+    def add_server_ban(self, ban: Ban) -> Deferred[None]:
+        """Keep the server ban C{ban}, replacing any with the same mask."""
+        self._server_bans[ban.mask] = ban
+        return succeed(None)
+
+    def remove_server_ban(self, mask: str) -> Deferred[bool]:
+        """Forget the server ban of C{mask}; return whether there was one."""
+        return succeed(self._server_bans.pop(mask, None) is not None)
+
+    def server_bans(self) -> Deferred[list[Ban]]:
+        """Return every server ban, expired or not, in the order of their masks."""
+        return succeed([self._server_bans[mask] for mask in sorted(self._server_bans)])

@@ -35,7 +35,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat_twisted.interfaces import IChatStore
-from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage, StoredRoom
+from chat_twisted.model import Account, Ban, HistoryPoint, OfflineMessage, RoomRecord, StoredMessage, StoredRoom
 from chat_twisted.store import sqlite as _sqlite
 from chat_twisted.store.search import folded_words
 from chat_twisted.store.sqlite import history_bound
@@ -97,6 +97,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         # Retention (chat_twisted.retention) finds the messages sent before a time without a scan.
         "CREATE INDEX messages_by_time ON messages (sent_at)",
+    ),
+    (
+        # Moderation, as in the SQLite store's migration 5: claimed rooms (operators and bans as
+        # JSON arrays, see chat_twisted.store.sqlite.room_row) and server bans.
+        """CREATE TABLE claimed_rooms (
+               room_key TEXT PRIMARY KEY,
+               name TEXT NOT NULL,
+               owner TEXT NOT NULL,
+               operators TEXT NOT NULL,
+               bans TEXT NOT NULL,
+               modes TEXT NOT NULL)""",
+        """CREATE TABLE server_bans (
+               mask TEXT PRIMARY KEY,
+               set_by TEXT NOT NULL,
+               set_at DOUBLE PRECISION NOT NULL,
+               expires_at DOUBLE PRECISION,
+               reason TEXT NOT NULL)""",
     ),
 )
 
@@ -328,6 +345,24 @@ def _shared(function: Callable[..., T]) -> Callable[..., T]:
 due_messages_txn = _shared(_sqlite.due_messages_txn)
 expire_offline_txn = _shared(_sqlite.expire_offline_txn)
 delete_account_txn = _shared(_sqlite.delete_account_txn)
+save_room_txn = _shared(_sqlite.save_room_txn)
+delete_room_txn = _shared(_sqlite.delete_room_txn)
+add_server_ban_txn = _shared(_sqlite.add_server_ban_txn)
+remove_server_ban_txn = _shared(_sqlite.remove_server_ban_txn)
+
+
+def claimed_rooms_txn(cursor: Cursor) -> list[RoomRecord]:
+    """Return every kept room record, in the order of their keys (by code point, as the other stores do)."""
+    cursor.execute(
+        'SELECT room_key, name, owner, operators, bans, modes FROM claimed_rooms ORDER BY room_key COLLATE "C"'
+    )
+    return [_sqlite.room_record(row) for row in cursor.fetchall()]
+
+
+def server_bans_txn(cursor: Cursor) -> list[Ban]:
+    """Return every server ban, expired or not, in the order of their masks (by code point)."""
+    cursor.execute('SELECT mask, set_by, set_at, expires_at, reason FROM server_bans ORDER BY mask COLLATE "C"')
+    return [Ban(*row) for row in cursor.fetchall()]
 
 
 def prune_messages_txn(cursor: Cursor, older_than: float | None, keep_per_room: int | None, batch: int) -> int:
@@ -386,7 +421,8 @@ def connection_parameters(url: str) -> dict[str, Any]:
 @implementer(IChatStore)
 class PostgresStore:
     """
-    History, accounts and offline messages in the PostgreSQL database at C{url}.
+    History, accounts, offline messages, claimed rooms and server bans in the PostgreSQL
+    database at C{url}.
 
     Owns an adbapi connection pool of up to C{pool_size} psycopg connections, its queue of
     messages waiting to be committed, the one message write under way (if any) and the requests
@@ -612,3 +648,29 @@ class PostgresStore:
     def room_summaries(self) -> Deferred[list[StoredRoom]]:
         """Fire with a summary of each room that has messages, in key order."""
         return self._read(room_summaries_txn)
+
+    # --- moderation: claimed rooms and server bans -------------------------------------------
+
+    def save_room(self, record: RoomRecord) -> Deferred[None]:
+        """Keep C{record}, replacing any kept under its key, in one transaction."""
+        return self._run(save_room_txn, record)
+
+    def delete_room(self, room_key: str) -> Deferred[bool]:
+        """Forget the room record kept under C{room_key}; fire with whether there was one."""
+        return self._run(delete_room_txn, room_key)
+
+    def claimed_rooms(self) -> Deferred[list[RoomRecord]]:
+        """Fire with every kept room record, in the order of their keys."""
+        return self._run(claimed_rooms_txn)
+
+    def add_server_ban(self, ban: Ban) -> Deferred[None]:
+        """Keep the server ban C{ban}, replacing any with the same mask."""
+        return self._run(add_server_ban_txn, ban)
+
+    def remove_server_ban(self, mask: str) -> Deferred[bool]:
+        """Forget the server ban of C{mask}; fire with whether there was one."""
+        return self._run(remove_server_ban_txn, mask)
+
+    def server_bans(self) -> Deferred[list[Ban]]:
+        """Fire with every server ban, expired or not, in the order of their masks."""
+        return self._run(server_bans_txn)

@@ -13,10 +13,16 @@ Search uses an FTS5 index of message bodies (schema version 3), kept in step wit
 table by triggers, so group commit indexes each batch in the same transaction. SQLite must be
 built with FTS5 (Python's usually is). The same triggers take deleted messages out of the index
 when retention prunes them.
+
+Moderation (schema version 5): each claimed room is one row of C{claimed_rooms}, its operators and
+its bans JSON arrays in text columns, so a record is written whole by one statement (replacing the
+one kept under its key) and read back exactly as it was saved, its bans in the order it gave them.
+Each server-wide ban is one row of C{server_bans}, keyed by its mask.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
@@ -29,7 +35,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat_twisted.interfaces import IChatStore
-from chat_twisted.model import Account, HistoryPoint, OfflineMessage, StoredMessage, StoredRoom
+from chat_twisted.model import Account, Ban, HistoryPoint, OfflineMessage, RoomRecord, StoredMessage, StoredRoom
 from chat_twisted.store.search import fts_query
 
 log = Logger()
@@ -90,6 +96,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         # Retention (chat_twisted.retention) finds the messages sent before a time without a scan.
         "CREATE INDEX messages_by_time ON messages (sent_at)",
+    ),
+    (
+        # Moderation: claimed rooms (operators and bans as JSON arrays, see room_row) and server bans.
+        """CREATE TABLE claimed_rooms (
+               room_key TEXT PRIMARY KEY,
+               name TEXT NOT NULL,
+               owner TEXT NOT NULL,
+               operators TEXT NOT NULL,
+               bans TEXT NOT NULL,
+               modes TEXT NOT NULL)""",
+        """CREATE TABLE server_bans (
+               mask TEXT PRIMARY KEY,
+               set_by TEXT NOT NULL,
+               set_at REAL NOT NULL,
+               expires_at REAL,
+               reason TEXT NOT NULL)""",
     ),
 )
 
@@ -331,6 +353,80 @@ def room_summaries_txn(cursor: Cursor) -> list[StoredRoom]:
     return [StoredRoom(*row) for row in cursor.fetchall()]
 
 
+# --- moderation: claimed rooms and server bans (the SQL is standard: PostgreSQL runs it too) ---
+
+
+def _ban_fields(ban: Ban) -> dict[str, Any]:
+    return {"mask": ban.mask, "by": ban.by, "when": ban.when, "expires": ban.expires, "reason": ban.reason}
+
+
+def room_row(record: RoomRecord) -> tuple[str, str, str, str, str, str]:
+    """
+    Return the C{claimed_rooms} row of C{record}: key, name, owner, the operators as a JSON array
+    of account keys, the bans as a JSON array of objects (mask, by, when, expires, reason), modes.
+    """
+    return (
+        record.key, record.name, record.owner,
+        json.dumps(list(record.operators), ensure_ascii=False),
+        json.dumps([_ban_fields(ban) for ban in record.bans], ensure_ascii=False),
+        record.modes,
+    )
+
+
+def room_record(row: Sequence[Any]) -> RoomRecord:
+    """Return the L{RoomRecord} a C{claimed_rooms} row holds (the reverse of L{room_row})."""
+    key, name, owner, operators, bans, modes = row
+    return RoomRecord(
+        key, name, owner, tuple(json.loads(operators)),
+        tuple(Ban(b["mask"], b["by"], b["when"], b["expires"], b["reason"]) for b in json.loads(bans)),
+        modes,
+    )
+
+
+def save_room_txn(cursor: Cursor, record: RoomRecord) -> None:
+    """Keep C{record}, replacing the one kept under its key, in one statement."""
+    cursor.execute(
+        "INSERT INTO claimed_rooms (room_key, name, owner, operators, bans, modes) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (room_key) DO UPDATE SET name = excluded.name, owner = excluded.owner,"
+        " operators = excluded.operators, bans = excluded.bans, modes = excluded.modes",
+        room_row(record),
+    )
+
+
+def delete_room_txn(cursor: Cursor, room_key: str) -> bool:
+    """Delete the room record kept under C{room_key}; return whether there was one."""
+    cursor.execute("DELETE FROM claimed_rooms WHERE room_key = ?", (room_key,))
+    return bool(cursor.rowcount == 1)
+
+
+def claimed_rooms_txn(cursor: Cursor) -> list[RoomRecord]:
+    """Return every kept room record, in the order of their keys."""
+    cursor.execute("SELECT room_key, name, owner, operators, bans, modes FROM claimed_rooms ORDER BY room_key")
+    return [room_record(row) for row in cursor.fetchall()]
+
+
+def add_server_ban_txn(cursor: Cursor, ban: Ban) -> None:
+    """Keep the server ban C{ban}, replacing the one kept with the same mask."""
+    cursor.execute(
+        "INSERT INTO server_bans (mask, set_by, set_at, expires_at, reason) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (mask) DO UPDATE SET set_by = excluded.set_by, set_at = excluded.set_at,"
+        " expires_at = excluded.expires_at, reason = excluded.reason",
+        (ban.mask, ban.by, ban.when, ban.expires, ban.reason),
+    )
+
+
+def remove_server_ban_txn(cursor: Cursor, mask: str) -> bool:
+    """Delete the server ban of C{mask}; return whether there was one."""
+    cursor.execute("DELETE FROM server_bans WHERE mask = ?", (mask,))
+    return bool(cursor.rowcount == 1)
+
+
+def server_bans_txn(cursor: Cursor) -> list[Ban]:
+    """Return every server ban, expired or not, in the order of their masks."""
+    cursor.execute("SELECT mask, set_by, set_at, expires_at, reason FROM server_bans ORDER BY mask")
+    return [Ban(*row) for row in cursor.fetchall()]
+
+
 def _call(function: Callable[[], None]) -> None:
     function()
 
@@ -348,7 +444,7 @@ def configure_connection(connection: sqlite3.Connection) -> None:
 @implementer(IChatStore)
 class SqliteStore:
     """
-    History, accounts and offline messages in the SQLite file C{path}.
+    History, accounts, offline messages, claimed rooms and server bans in the SQLite file C{path}.
 
     Owns one adbapi connection pool with a single connection (SQLite allows one writer), its
     queue of messages waiting to be committed, and how many commits are under way.
@@ -507,3 +603,29 @@ class SqliteStore:
         """Fire with a summary of each room that has messages, in key order."""
         self._write_before_reading()
         return self._pool.runInteraction(room_summaries_txn)
+
+    # --- moderation: claimed rooms and server bans -------------------------------------------
+
+    def save_room(self, record: RoomRecord) -> Deferred[None]:
+        """Keep C{record}, replacing any kept under its key, in one transaction."""
+        return self._pool.runInteraction(save_room_txn, record)
+
+    def delete_room(self, room_key: str) -> Deferred[bool]:
+        """Forget the room record kept under C{room_key}; fire with whether there was one."""
+        return self._pool.runInteraction(delete_room_txn, room_key)
+
+    def claimed_rooms(self) -> Deferred[list[RoomRecord]]:
+        """Fire with every kept room record, in the order of their keys."""
+        return self._pool.runInteraction(claimed_rooms_txn)
+
+    def add_server_ban(self, ban: Ban) -> Deferred[None]:
+        """Keep the server ban C{ban}, replacing any with the same mask."""
+        return self._pool.runInteraction(add_server_ban_txn, ban)
+
+    def remove_server_ban(self, mask: str) -> Deferred[bool]:
+        """Forget the server ban of C{mask}; fire with whether there was one."""
+        return self._pool.runInteraction(remove_server_ban_txn, mask)
+
+    def server_bans(self) -> Deferred[list[Ban]]:
+        """Fire with every server ban, expired or not, in the order of their masks."""
+        return self._pool.runInteraction(server_bans_txn)

@@ -6,7 +6,8 @@ L{IrcProtocol} is a L{GuardedLineReceiver} (framing, UTF-8, flood control, input
 bounds) that turns each IRC command into the core's typed requests, from the one table
 L{COMMANDS} (handler, minimum parameters, flood cost, usable before registration), and writes
 what L{IrcView} makes of each event to its own transport. Registration (NICK, USER, PASS), CAP
-negotiation and SASL PLAIN, PING both ways. L{IrcFactory} holds the core and per-listener
+negotiation and SASL PLAIN, PING both ways; channel operators' MODE, KICK and INVITE, and server
+operators' KILL, WALLOPS and server bans (GBAN). L{IrcFactory} holds the core and per-listener
 settings; no chat state lives in either.
 """
 
@@ -36,17 +37,37 @@ from chat_twisted.guard import (
     GuardedLineReceiver,
     Pinger,
 )
-from chat_twisted.model import Action, Event, HistoryPoint, Joined, Left, Said, TopicChanged, UserQuit
+from chat_twisted.masks import parse_duration
+from chat_twisted.model import (
+    Action,
+    Event,
+    HistoryPoint,
+    Joined,
+    Kicked,
+    Left,
+    ModeChanged,
+    Said,
+    TopicChanged,
+    UserQuit,
+    Wallops,
+)
 from chat_twisted.sessions import Session
-from chat_twisted.wire.irc_render import CAPABILITIES, IrcView, channel
-from chat_twisted.wire.irc_syntax import MAX_CLIENT_TAGS, MAX_LINE, IrcMessage, line, parse_message
+from chat_twisted.wire.irc_render import (
+    CAPABILITIES,
+    LIST_MODES,
+    MODE_PARAMS,
+    PREFIX_MODES,
+    IrcView,
+    channel,
+)
+from chat_twisted.wire.irc_syntax import MAX_CLIENT_TAGS, MAX_LINE, IrcMessage, ban_mask, line, parse_message
 
 #: Seconds of silence before the server pings a client, and then before it gives up on it.
 PING_INTERVAL = 90.0
 PING_TIMEOUT = 60.0
 
 # Events every member of a room is shown alike: their bytes are made once per set of capabilities.
-_SHARED = frozenset({Said, Action, Joined, Left, UserQuit, TopicChanged})
+_SHARED = frozenset({Said, Action, Joined, Left, UserQuit, TopicChanged, ModeChanged, Kicked, Wallops})
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +125,8 @@ def _crlf(lines: list[str] | tuple[str, ...]) -> bytes:
 
 
 Handler = Callable[["IrcProtocol", IrcMessage], "Deferred[Any] | None"]
+#: What answers a request's failure: its lines, or None for the generic form.
+OnError = Callable[[ChatError], "list[str] | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +235,7 @@ class IrcProtocol(GuardedLineReceiver):
         """Show C{lines} to this client, in turn."""
         self.show(IrcReply(tuple(lines)))
 
-    def submit(self, request: rq.Request, on_error: Callable[[ChatError], list[str] | None] | None = None) -> Deferred[Any]:
+    def submit(self, request: rq.Request, on_error: OnError | None = None) -> Deferred[Any]:
         """
         Submit C{request}; answer a failure with C{on_error}'s lines (or, if it gives None, the
         generic form). The Deferred fires with whether the request was done.
@@ -227,6 +250,27 @@ class IrcProtocol(GuardedLineReceiver):
             return False
 
         return self.session.submit(request).addCallbacks(lambda _: True, failed)
+
+    def submit_each(self, requests: list[tuple[rq.Request, OnError | None]]) -> Deferred[Any] | None:
+        """
+        Submit each request in turn (one IRC command that asks for several changes); an error
+        line that one of them has already shown is not shown again. Return the last Deferred.
+        """
+        shown: set[str] = set()
+
+        def once(on_error: OnError | None) -> OnError:
+            def answer(error: ChatError) -> list[str]:
+                lines = on_error(error) if on_error is not None else None
+                fresh = [text for text in (lines if lines is not None else self._generic_error(error))
+                         if text not in shown]
+                shown.update(fresh)
+                return fresh
+            return answer
+
+        last: Deferred[Any] | None = None
+        for request, on_error in requests:
+            last = self.submit(request, once(on_error))
+        return last
 
     def _generic_error(self, error: ChatError) -> list[str]:
         view = self.view
@@ -376,11 +420,16 @@ class IrcProtocol(GuardedLineReceiver):
         except (binascii.Error, UnicodeDecodeError, ValueError):
             self.reply(view.numeric("904", trailing="SASL authentication failed"))
             return None
+        view.authenticating = True
         done = self.submit(rq.Authenticate(account, password),
                            lambda error: [view.numeric("904", trailing="SASL authentication failed")])
-        done.addCallback(lambda proven: self.reply(view.numeric("903", trailing="SASL authentication successful"))
-                         if proven else None)
-        return done
+
+        def outcome(proven: bool) -> None:
+            view.authenticating = False
+            if proven and self.session is not None and not self.session.closed:  # not refused by a server ban
+                self.reply(view.numeric("903", trailing="SASL authentication successful"))
+
+        return done.addCallback(outcome)
 
     # --- connection life ---------------------------------------------------------------------
 
@@ -548,25 +597,25 @@ class IrcProtocol(GuardedLineReceiver):
 
     # --- questions ---------------------------------------------------------------------------
 
-    def irc_MODE(self, message: IrcMessage) -> None:
+    def irc_MODE(self, message: IrcMessage) -> Deferred[Any] | None:
+        """
+        C{MODE #channel [changes [parameters]]}: the channel's modes (324), its ban list, or
+        changes, each its own request; C{MODE ownnick [+i|-i]}: the user mode, kept here.
+        """
         view = self.view
         target = message.params[0]
         change = message.params[1] if len(message.params) > 1 else ""
         room = self._room(target)
         if room is not None:
             if not change:
-                self.reply(view.numeric("324", target, "+n"))
-            elif change.lstrip("+") in ("b", ""):
-                self.reply(view.numeric("368", target, trailing="End of channel ban list"))
-            else:
-                self.reply(view.numeric("482", target, trailing="You're not channel operator"))
-            return
+                return self.submit(rq.SetModes(room))
+            return self.submit_each(self._mode_requests(room, change, message.params[2:]))
         if target.lower() != view.nick.lower():
             self.reply(view.numeric("502", trailing="Can't change mode for other users"))
-            return
+            return None
         if not change:
             self.reply(view.numeric("221", "+i" if "i" in self._modes else "+"))
-            return
+            return None
         adding, applied = True, ""
         for char in change:
             if char in "+-":
@@ -578,6 +627,118 @@ class IrcProtocol(GuardedLineReceiver):
                 self.reply(view.numeric("501", trailing="Unknown MODE flag"))
         if applied:
             self.reply(line(view.nick, "MODE", view.nick, trailing=applied))
+        return None
+
+    def _mode_requests(self, room: str, change: str, args: tuple[str, ...]) -> list[tuple[rq.Request, OnError | None]]:
+        """
+        The requests a channel MODE change asks for, one per change: C{o} and C{v} with a
+        nickname, C{b} with a mask (without one: the ban list), any other letter a room mode
+        (the core knows which exist). At most L{MODE_PARAMS} changes with a parameter are made
+        (the rest are ignored, as ISUPPORT MODES says); a flag repeated in one command acts once.
+        """
+        requests: list[tuple[rq.Request, OnError | None]] = []
+        params = list(args)
+        adding, with_param = True, 0
+        seen: set[object] = set()  # the list asked for, and each flag change made
+        for char in change:
+            if char in "+-":
+                adding = char == "+"
+                continue
+            if char in PREFIX_MODES + LIST_MODES:
+                if not params:
+                    if char in LIST_MODES and char not in seen:
+                        seen.add(char)
+                        requests.append((rq.ListBans(room), None))
+                    continue  # an operator or voice change without a nickname is ignored
+                arg = params.pop(0)
+                with_param += 1
+                if with_param > MODE_PARAMS:
+                    continue
+                if char == "o":
+                    requests.append((rq.SetOperator(room, arg, adding), None))
+                elif char == "v":
+                    requests.append((rq.SetVoice(room, arg, adding), None))
+                else:
+                    mask = ban_mask(arg, self.view.server)
+                    requests.append((rq.SetBan(room, mask, adding), self._mask_error(room, char, arg)))
+            elif (adding, char) not in seen:
+                seen.add((adding, char))
+                requests.append((rq.SetModes(room, ("+" if adding else "-") + char), None))
+        return requests
+
+    def _mask_error(self, room: str, mode: str, mask: str) -> OnError:
+        """A bad ban mask in a MODE command: ERR_INVALIDMODEPARAM (696), as ergo and InspIRCd answer."""
+        def answer(error: ChatError) -> list[str] | None:
+            if isinstance(error, errors.InvalidMask):
+                return [self.view.numeric("696", channel(room), mode, mask,
+                                          trailing=f"Invalid ban mask {mask}: use nick!*@*, *!*@address, "
+                                                   "*!*@network/bits or account:NAME")]
+            return None
+        return answer
+
+    # --- channel operators -------------------------------------------------------------------
+
+    def irc_KICK(self, message: IrcMessage) -> Deferred[Any] | None:
+        """C{KICK #channel nick[,nick...] [:reason]}: one Kick per nickname (at most four)."""
+        room = self._room(message.params[0])
+        if room is None:
+            self.reply(self.view.numeric("403", message.params[0], trailing="No such channel"))
+            return None
+        reason = message.params[2] if len(message.params) > 2 else ""
+        nicks = [nick for nick in message.params[1].split(",") if nick][:4]
+        return self.submit_each([(rq.Kick(room, nick, reason), None) for nick in nicks])
+
+    def irc_INVITE(self, message: IrcMessage) -> Deferred[Any] | None:
+        """C{INVITE nick #channel}: 341 to the inviter, an INVITE to the one invited."""
+        nick, target = message.params[0], message.params[1]
+        room = self._room(target)
+        if room is None:
+            self.reply(self.view.numeric("403", target, trailing="No such channel"))
+            return None
+        return self.submit(rq.Invite(room, nick))
+
+    def irc_CLAIM(self, message: IrcMessage) -> Deferred[Any] | None:
+        """C{CLAIM #channel}: keep the channel for one's account (the line door's C{/claim})."""
+        room = self._room(message.params[0])
+        if room is None:
+            self.reply(self.view.numeric("403", message.params[0], trailing="No such channel"))
+            return None
+        return self.submit(rq.Claim(room), lambda error: self.view.moderation_error(error, "CLAIM"))
+
+    # --- server operators --------------------------------------------------------------------
+
+    def irc_KILL(self, message: IrcMessage) -> Deferred[Any]:
+        """C{KILL nick [:reason]}."""
+        return self.submit(rq.KillUser(message.params[0], message.params[1] if len(message.params) > 1 else ""))
+
+    def irc_WALLOPS(self, message: IrcMessage) -> Deferred[Any]:
+        """C{WALLOPS :text}, shown to everyone online."""
+        return self.submit(rq.Wall(message.params[0]))
+
+    def irc_GBAN(self, message: IrcMessage) -> Deferred[Any] | None:
+        """
+        C{GBAN mask [duration] [:reason]} (the line door's C{/gban}): a single word starting with a
+        digit after the mask is the duration (C{90}, C{30m}, C{7d}); what follows is the reason.
+        """
+        mask, rest = message.params[0], list(message.params[1:])
+        seconds = None
+        if rest and rest[0][:1].isdigit() and " " not in rest[0]:
+            try:
+                seconds = parse_duration(rest.pop(0))
+            except errors.InvalidDuration as error:
+                self.reply(*(self.view.moderation_error(error, "GBAN") or []))
+                return None
+        return self.submit(rq.ServerBan(mask, True, seconds, " ".join(rest)),
+                           lambda error: self.view.moderation_error(error, "GBAN"))
+
+    def irc_UNGBAN(self, message: IrcMessage) -> Deferred[Any]:
+        """C{UNGBAN mask}: lift a server ban."""
+        return self.submit(rq.ServerBan(message.params[0], add=False),
+                           lambda error: self.view.moderation_error(error, "UNGBAN"))
+
+    def irc_GBANS(self, message: IrcMessage) -> Deferred[Any]:
+        """C{GBANS}: the server bans in force, as notices."""
+        return self.submit(rq.ListServerBans())
 
     def irc_LUSERS(self, message: IrcMessage) -> None:
         self.view.online = self.factory.service.online
@@ -658,6 +819,14 @@ COMMANDS: dict[str, IrcCommand] = {
     "NOTICE": IrcCommand(IrcProtocol.irc_NOTICE, 0, 1.0),
     "AWAY": IrcCommand(IrcProtocol.irc_AWAY, 0, 1.0),
     "MODE": IrcCommand(IrcProtocol.irc_MODE, 1, 1.0),
+    "KICK": IrcCommand(IrcProtocol.irc_KICK, 2, 2.0),
+    "INVITE": IrcCommand(IrcProtocol.irc_INVITE, 2, 2.0),
+    "CLAIM": IrcCommand(IrcProtocol.irc_CLAIM, 1, 3.0),
+    "KILL": IrcCommand(IrcProtocol.irc_KILL, 1, 2.0),
+    "WALLOPS": IrcCommand(IrcProtocol.irc_WALLOPS, 1, 2.0),
+    "GBAN": IrcCommand(IrcProtocol.irc_GBAN, 1, 3.0),
+    "UNGBAN": IrcCommand(IrcProtocol.irc_UNGBAN, 1, 2.0),
+    "GBANS": IrcCommand(IrcProtocol.irc_GBANS, 0, 2.0),
     "LUSERS": IrcCommand(IrcProtocol.irc_LUSERS, 0, 2.0),
     "MOTD": IrcCommand(IrcProtocol.irc_MOTD, 0, 2.0),
     "TIME": IrcCommand(IrcProtocol.irc_TIME, 0, 1.0),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from fnmatch import fnmatchcase
 
 #: The longest IRC line without its tags, in bytes, CRLF included.
 MAX_LINE = 512
@@ -101,3 +102,25 @@ def split_text(text: str, room: int) -> list[str]:
         text = text[len(cut):]
     pieces.append(text)
     return pieces
+
+
+def ban_mask(text: str, host: str) -> str:
+    """
+    Return the IRC ban mask C{text} as the chat's masks read it (see L{chat_twisted.masks}).
+    Every user is shown with the same C{host} (and a user part cut from their nickname), so a
+    C{nick!user@host} mask whose host is C{*} or matches C{host} says nothing about an address:
+    it bans by its nickname part, or, when that is C{*}, by its user part (the first ten
+    characters of a nickname, so a ten-character one also matches longer nicknames); C{*!spam@*}
+    bans C{spam}, not everyone. A mask on the shown host is what C{/ban nick} sends from clients
+    that build one from the host they saw. Any other text is returned as it is.
+    """
+    nick, bang, rest = text.strip().partition("!")
+    user, at, mask_host = rest.rpartition("@")
+    if not (bang and at) or not mask_host or not fnmatchcase(host.lower(), mask_host.lower()):
+        return text
+    if nick.strip("*"):
+        return nick
+    user = user.lstrip("~")
+    if not user.strip("*"):
+        return "*"
+    return user + "*" if len(user) >= 10 and not user.endswith("*") else user

@@ -21,23 +21,32 @@ from chat_twisted.model import (
     Action,
     AwayChanged,
     AwaySet,
+    Ban,
+    BanList,
     ErrorReply,
     Event,
     Goodbye,
     History,
+    Invited,
     Joined,
+    Kicked,
+    Killed,
     Left,
     LoggedIn,
     LoggedOut,
+    ModeChanged,
     NickChanged,
     OfflineQueued,
     PasswordChanged,
     PrivateMessage,
     RecipientAway,
     Registered,
+    RoomClaimed,
     RoomList,
+    RoomModes,
     Said,
     SearchResults,
+    ServerBanChanged,
     ServerShutdown,
     ServerTime,
     StoredMessage,
@@ -45,6 +54,7 @@ from chat_twisted.model import (
     TopicInfo,
     UserList,
     UserQuit,
+    Wallops,
     Welcome,
     WhoList,
 )
@@ -111,6 +121,12 @@ render.register(AwaySet, _plain("away_set"))
 render.register(OfflineQueued, _plain("offline_queued"))
 render.register(Goodbye, _plain("goodbye"))
 render.register(ServerShutdown, _plain("shutdown"))
+render.register(ModeChanged, _plain("mode"))
+render.register(Kicked, _plain("kicked"))
+render.register(Invited, _plain("invited"))
+render.register(RoomClaimed, _plain("claimed"))
+render.register(RoomModes, _plain("modes"))
+render.register(Killed, _plain("killed"))
 
 
 @render.register
@@ -151,14 +167,35 @@ def _(event: TopicInfo) -> Json:
 
 @render.register
 def _(event: WhoList) -> Json:
-    return {"type": "members", "room": event.room, "nicks": list(event.nicks), "away": list(event.away)}
+    return {"type": "members", "room": event.room, "nicks": list(event.nicks), "away": list(event.away),
+            "operators": list(event.operators), "voiced": list(event.voiced)}
 
 
 @render.register
 def _(event: UserList) -> Json:
     return {"type": "users", "asked": list(event.asked), "users": [
         {"nick": user.nick, "account": user.account, "away": user.away, "rooms": list(user.rooms),
-         "idle": user.idle, "since": user.since} for user in event.users]}
+         "idle": user.idle, "since": user.since, "server_operator": user.server_operator} for user in event.users]}
+
+
+def ban(ban: Ban) -> Json:
+    """One ban: its mask, who set it and when, until when (null: until lifted), and why."""
+    return {"mask": ban.mask, "by": ban.by, "time": ban.when, "expires": ban.expires, "reason": ban.reason}
+
+
+@render.register
+def _(event: BanList) -> Json:
+    return {"type": "bans", "room": event.room or None, "bans": [ban(item) for item in event.bans]}
+
+
+@render.register
+def _(event: ServerBanChanged) -> Json:
+    return {"type": "gban", "added": event.added, "ban": ban(event.ban)}
+
+
+@render.register
+def _(event: Wallops) -> Json:
+    return {"type": "wall", "nick": event.nick, "text": event.text, "time": event.when}
 
 
 @render.register

@@ -24,7 +24,8 @@ from chat_twisted.guard import (
     GuardedLineReceiver,
     describe_peer,
 )
-from chat_twisted.model import Event, Left, NickChanged, Welcome
+from chat_twisted.model import LOBBY, Event, Kicked, Left, NickChanged, Welcome, name_key
+from chat_twisted.requests import Join
 from chat_twisted.sessions import Session
 from chat_twisted.wire.slash import NickPrompt, SlashSession, line_cost
 from chat_twisted.wire.text import render
@@ -127,6 +128,9 @@ class LineChatProtocol(GuardedLineReceiver):
             elif kind is NickChanged:
                 if event.old == self._nick:  # type: ignore[attr-defined]
                     self._nick = event.new  # type: ignore[attr-defined]
+            elif kind is Kicked:
+                if event.target == self._nick and name_key(event.room) != LOBBY:  # type: ignore[attr-defined]
+                    self.factory.service.clock.callLater(0, self.in_turn, self._back_to_lobby)
             elif event.nick == self._nick:  # type: ignore[attr-defined]
                 return  # Left: this door's user moved to another room
         factory = self.factory
@@ -136,6 +140,13 @@ class LineChatProtocol(GuardedLineReceiver):
         """Return C{event} in the line protocol's form."""
         return self.factory.encode(event)
 
+    def _back_to_lobby(self) -> Deferred[Any] | None:
+        """After a kick from a room, keep this door's habit of one room: back to the lobby."""
+        session = self.session
+        if self.dialect is None or session is None or session.closed or session.rooms:
+            return None
+        return self.dialect.submit(Join(LOBBY))
 
-# Events whose delivery this door looks at, to know its user's nickname.
-_TRACKED = frozenset({Welcome, NickChanged, Left})
+
+# Events whose delivery this door looks at: to know its user's nickname, and its user's kicks.
+_TRACKED = frozenset({Welcome, NickChanged, Left, Kicked})

@@ -19,7 +19,8 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from chat_twisted import requests as rq
-from chat_twisted.errors import ChatError, EmptyText, NickRegistered, NotLoggedIn
+from chat_twisted.errors import ChatError, EmptyText, InvalidDuration, NickRegistered, NotLoggedIn
+from chat_twisted.masks import parse_duration
 from chat_twisted.model import LOBBY, ErrorReply, Event, name_key, sanitise
 from chat_twisted.sessions import Session
 
@@ -137,6 +138,14 @@ def _words(args: str, count: int, usage: str) -> list[str]:
     return words
 
 
+def _word_and_rest(args: str, usage: str) -> tuple[str, str]:
+    """The first word of C{args} (there must be one) and the rest, stripped."""
+    words = args.split(None, 1)
+    if not words:
+        raise Usage(usage)
+    return words[0], words[1].strip() if len(words) > 1 else ""
+
+
 class SlashSession:
     """
     One line-door user's dialogue with the core: the session, and the nickname whose password
@@ -149,8 +158,11 @@ class SlashSession:
 
     @property
     def room(self) -> str:
-        """The user's one room (the line door keeps each user in exactly one while logged in)."""
-        return next(iter(self.session.rooms.values())).name
+        """
+        The user's one room (the line door keeps each user in one while logged in; only one
+        kicked from the lobby is in none, and is then said to be in the lobby, which it is not).
+        """
+        return next((room.name for room in self.session.rooms.values()), LOBBY)
 
     def handle_line(self, line: str) -> Deferred[Any] | None:
         """Act on one line; return a Deferred when the next line must wait for it to take effect."""
@@ -287,11 +299,11 @@ class SlashSession:
         Enter room C{name} and leave the one the user was in (this door's one-room habit). The
         core decides whether C{name} may be entered; only once it has been is the old one left.
         """
-        old = self.room
+        old = next((room.name for room in self.session.rooms.values()), None)  # None: kicked from the lobby
 
         def joined(_: object) -> Deferred[Any] | None:
             new = next((room.name for room in self.session.rooms.values() if room.key == name_key(name)), None)
-            if new is None or self.session.closed:
+            if new is None or old is None or self.session.closed:
                 return None
             return self.submit(rq.Part(old, f"moved to {new}"))
 
@@ -332,6 +344,80 @@ class SlashSession:
     def cmd_logout(self, args: str) -> Deferred[Any]:
         return self.submit(rq.Logout())
 
+    # --- moderation: each acts on the user's room ------------------------------------------------
+
+    def cmd_claim(self, args: str) -> Deferred[Any]:
+        return self.submit(rq.Claim(self.room))
+
+    def cmd_op(self, args: str) -> Deferred[Any]:
+        (nick,) = _words(args, 1, "/op NICK")
+        return self.submit(rq.SetOperator(self.room, nick, give=True))
+
+    def cmd_deop(self, args: str) -> Deferred[Any]:
+        (nick,) = _words(args, 1, "/deop NICK")
+        return self.submit(rq.SetOperator(self.room, nick, give=False))
+
+    def cmd_voice(self, args: str) -> Deferred[Any]:
+        (nick,) = _words(args, 1, "/voice NICK")
+        return self.submit(rq.SetVoice(self.room, nick, give=True))
+
+    def cmd_devoice(self, args: str) -> Deferred[Any]:
+        (nick,) = _words(args, 1, "/devoice NICK")
+        return self.submit(rq.SetVoice(self.room, nick, give=False))
+
+    def cmd_kick(self, args: str) -> Deferred[Any]:
+        nick, reason = _word_and_rest(args, "/kick NICK [REASON]")
+        return self.submit(rq.Kick(self.room, nick, reason))
+
+    def cmd_ban(self, args: str) -> Deferred[Any]:
+        (mask,) = _words(args, 1, "/ban MASK")
+        return self.submit(rq.SetBan(self.room, mask, add=True))
+
+    def cmd_unban(self, args: str) -> Deferred[Any]:
+        (mask,) = _words(args, 1, "/unban MASK")
+        return self.submit(rq.SetBan(self.room, mask, add=False))
+
+    def cmd_bans(self, args: str) -> Deferred[Any]:
+        return self.submit(rq.ListBans(self.room))
+
+    def cmd_invite(self, args: str) -> Deferred[Any]:
+        (nick,) = _words(args, 1, "/invite NICK")
+        return self.submit(rq.Invite(self.room, nick))
+
+    def cmd_mode(self, args: str) -> Deferred[Any]:
+        if args and (len(args.split()) != 1 or args[0] not in "+-"):
+            raise Usage("/mode [+|-][imt]")
+        return self.submit(rq.SetModes(self.room, args or None))
+
+    def cmd_kill(self, args: str) -> Deferred[Any]:
+        nick, reason = _word_and_rest(args, "/kill NICK [REASON]")
+        return self.submit(rq.KillUser(nick, reason))
+
+    def cmd_gban(self, args: str) -> Deferred[Any]:
+        mask, rest = _word_and_rest(args, "/gban MASK [DURATION] [REASON]")
+        first, _, reason = rest.partition(" ")
+        seconds = None
+        if first:
+            try:
+                seconds = parse_duration(first)
+            except InvalidDuration:
+                if first[0].isdigit():
+                    raise
+                reason = rest
+        return self.submit(rq.ServerBan(mask, True, seconds, reason.strip()))
+
+    def cmd_ungban(self, args: str) -> Deferred[Any]:
+        (mask,) = _words(args, 1, "/ungban MASK")
+        return self.submit(rq.ServerBan(mask, add=False))
+
+    def cmd_gbans(self, args: str) -> Deferred[Any]:
+        return self.submit(rq.ListServerBans())
+
+    def cmd_wall(self, args: str) -> Deferred[Any]:
+        if not args:
+            raise Usage("/wall TEXT")
+        return self.submit(rq.Wall(args), usage="/wall TEXT")
+
 
 #: Messages C{/history} shows without a count.
 DEFAULT_HISTORY = 20
@@ -359,6 +445,27 @@ COMMANDS: dict[str, SlashCommand] = {
                           before_login=True),
     "password": SlashCommand(SlashSession.cmd_password, "/password OLD NEW", "change your password", 3.0),
     "logout": SlashCommand(SlashSession.cmd_logout, "/logout", "log out and choose a nickname anew"),
+    "claim": SlashCommand(SlashSession.cmd_claim, "/claim",
+                          "keep your room's operators, bans, modes and topic (registered operators)", 3.0),
+    "op": SlashCommand(SlashSession.cmd_op, "/op NICK", "make NICK an operator of your room (operators)"),
+    "deop": SlashCommand(SlashSession.cmd_deop, "/deop NICK", "take NICK's operator status (operators)"),
+    "voice": SlashCommand(SlashSession.cmd_voice, "/voice NICK", "let NICK speak when the room is moderated"),
+    "devoice": SlashCommand(SlashSession.cmd_devoice, "/devoice NICK", "take NICK's voice"),
+    "kick": SlashCommand(SlashSession.cmd_kick, "/kick NICK [REASON]", "remove NICK from your room (operators)"),
+    "ban": SlashCommand(SlashSession.cmd_ban, "/ban MASK",
+                        "keep out a nickname (* and ? allowed), account:NAME, or an address or CIDR (operators)"),
+    "unban": SlashCommand(SlashSession.cmd_unban, "/unban MASK", "lift a ban (operators)"),
+    "bans": SlashCommand(SlashSession.cmd_bans, "/bans", "list your room's bans", 2.0),
+    "invite": SlashCommand(SlashSession.cmd_invite, "/invite NICK", "let NICK into your room even if invite-only"),
+    "mode": SlashCommand(SlashSession.cmd_mode, "/mode [+|-][imt]",
+                         "show or change your room's modes: i invite-only, m moderated, t topic-locked"),
+    "kill": SlashCommand(SlashSession.cmd_kill, "/kill NICK [REASON]", "disconnect NICK (server operators)"),
+    "gban": SlashCommand(SlashSession.cmd_gban, "/gban MASK [DURATION] [REASON]",
+                         "ban an account:NAME, address or CIDR from the server, e.g. for 7d (server operators)", 3.0),
+    "ungban": SlashCommand(SlashSession.cmd_ungban, "/ungban MASK", "lift a server ban (server operators)"),
+    "gbans": SlashCommand(SlashSession.cmd_gbans, "/gbans", "list the server bans (server operators)", 2.0),
+    "wall": SlashCommand(SlashSession.cmd_wall, "/wall TEXT", "send TEXT to everyone online (server operators)",
+                         3.0),
     "help": SlashCommand(SlashSession.cmd_help, "/help", "show this list"),
     "quit": SlashCommand(SlashSession.cmd_quit, "/quit [REASON]", "leave the chat", before_login=True),
 }

@@ -7,7 +7,7 @@ return; nothing here touches a transport.
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from collections.abc import Callable
 from functools import singledispatch
 from typing import Any
@@ -20,23 +20,33 @@ from chat_twisted.model import (
     Action,
     AwayChanged,
     AwaySet,
+    Ban,
+    BanList,
     ErrorReply,
     Event,
     Goodbye,
     History,
+    Invited,
     Joined,
+    Kicked,
+    Killed,
     Left,
     LoggedIn,
     LoggedOut,
+    ModeChanged,
     NickChanged,
     OfflineQueued,
     PasswordChanged,
     PrivateMessage,
     RecipientAway,
     Registered,
+    RoomClaimed,
+    RoomCutOff,
     RoomList,
+    RoomModes,
     Said,
     SearchResults,
+    ServerBanChanged,
     ServerShutdown,
     ServerTime,
     StoredMessage,
@@ -44,6 +54,7 @@ from chat_twisted.model import (
     TopicInfo,
     UserList,
     UserQuit,
+    Wallops,
     Welcome,
     WhoList,
     sanitise,
@@ -151,7 +162,101 @@ def _(event: TopicInfo, timezone: tzinfo) -> list[str]:
 
 @render.register
 def _(event: WhoList, timezone: tzinfo) -> list[str]:
-    return [f"{SYSTEM}{_count(len(event.nicks), 'user')} in {event.room}: {', '.join(event.nicks)}"]
+    lines = [f"{SYSTEM}{_count(len(event.nicks), 'user')} in {event.room}: {', '.join(event.nicks)}"]
+    if event.operators:
+        lines.append(f"{SYSTEM}operators of {event.room}: {', '.join(event.operators)}")
+    if event.voiced:
+        lines.append(f"{SYSTEM}voiced in {event.room}: {', '.join(event.voiced)}")
+    return lines
+
+
+# --- moderation -------------------------------------------------------------------------------
+
+_MODE_WORDS = {
+    "+o": "made {target} an operator of {room}",
+    "-o": "took {target}'s operator status in {room}",
+    "+v": "gave {target} a voice in {room}",
+    "-v": "took {target}'s voice in {room}",
+    "+b": "banned {target} from {room}",
+    "-b": "lifted the ban on {target} in {room}",
+    "+i": "made {room} invite-only",
+    "-i": "made {room} open to everyone",
+    "+m": "made {room} moderated: only operators and voiced users speak",
+    "-m": "made {room} unmoderated",
+    "+t": "locked the topic of {room}: only operators set it",
+    "-t": "unlocked the topic of {room}",
+}
+_MODE_NAMES = {"i": "invite-only", "m": "moderated", "t": "topic-locked"}
+
+
+@render.register
+def _(event: ModeChanged, timezone: tzinfo) -> list[str]:
+    who = event.nick or "the server"
+    return [f"{SYSTEM}{who} {_MODE_WORDS[event.change].format(target=event.target, room=event.room)}"]
+
+
+@render.register
+def _(event: Kicked, timezone: tzinfo) -> list[str]:
+    reason = f" ({event.reason})" if event.reason else ""
+    return [f"{SYSTEM}{event.nick} kicked {event.target} from {event.room}{reason}"]
+
+
+@render.register
+def _(event: Invited, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}{event.nick} invited {event.target} to {event.room} (/join {event.room})"]
+
+
+@render.register
+def _(event: RoomClaimed, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}{event.nick} claimed {event.room} for the account {event.account}:"
+            " it keeps its operators, bans, modes and topic"]
+
+
+@render.register
+def _(event: RoomModes, timezone: tzinfo) -> list[str]:
+    modes = ", ".join(_MODE_NAMES[letter] for letter in event.modes)
+    owner = f"; claimed by {event.owner}" if event.owner else ""
+    if not modes:
+        return [f"{SYSTEM}{event.room} has no modes{owner}"]
+    return [f"{SYSTEM}modes of {event.room}: +{event.modes} ({modes}){owner}"]
+
+
+def _ban_line(ban: Ban, timezone: tzinfo) -> str:
+    until = f", until {date_time(ban.expires, timezone)}" if ban.expires is not None else ""
+    reason = f": {ban.reason}" if ban.reason else ""
+    return f"{SYSTEM}  {ban.mask} (by {ban.by}, {date_time(ban.when, timezone)}{until}){reason}"
+
+
+@render.register
+def _(event: BanList, timezone: tzinfo) -> list[str]:
+    where = f"in {event.room}" if event.room else "on this server"
+    if not event.bans:
+        return [f"{SYSTEM}no bans {where}"]
+    return [f"{SYSTEM}{_count(len(event.bans), 'ban')} {where}:"] + [_ban_line(ban, timezone) for ban in event.bans]
+
+
+@render.register
+def _(event: ServerBanChanged, timezone: tzinfo) -> list[str]:
+    if not event.added:
+        return [f"{SYSTEM}lifted the server ban on {event.ban.mask}"]
+    return [f"{SYSTEM}banned from the server:"] + [_ban_line(event.ban, timezone)]
+
+
+@render.register
+def _(event: RoomCutOff, timezone: tzinfo) -> list[str]:
+    return [f"{SYSTEM}{event.room} was cut off from the other servers for a while;"
+            " messages sent there meanwhile may be missing here (see /history)"]
+
+
+@render.register
+def _(event: Killed, timezone: tzinfo) -> list[str]:
+    reason = f" ({event.reason})" if event.reason else ""
+    return [f"{SYSTEM}you were disconnected by the server operator {event.nick}{reason}"]
+
+
+@render.register
+def _(event: Wallops, timezone: tzinfo) -> list[str]:
+    return [f"[{clock_time(event.when, timezone)}] (to everyone) {event.nick}: {event.text}"]
 
 
 @render.register
@@ -343,6 +448,27 @@ _words(errors.InputTooLong, lambda e: f"line longer than {e.limit} bytes; it was
 _words(errors.NotUtf8, lambda e: "line is not valid UTF-8; it was dropped")
 _words(errors.ExcessFlood, lambda e: "excess flood")
 _words(errors.WrongProtocol, lambda e: "this is a chat server, not a web server")
+_words(errors.NotOperator, lambda e: f"you are not an operator of {e.room}")
+_words(errors.NotServerOperator, lambda e: "only a server operator may do that")
+_words(errors.Banned, lambda e: f"you are banned from {e.room}")
+_words(errors.InviteOnly, lambda e: f"{e.room} is invite-only; ask one of its operators to /invite you")
+_words(errors.CannotSpeak, lambda e: f"{e.room} is moderated: only operators and voiced users may speak there"
+       if e.why == "moderated" else f"you are banned from {e.room}, so you may not speak there")
+_words(errors.UserNotInRoom, lambda e: f"{e.nick} is not in {e.room}")
+_words(errors.UserInRoom, lambda e: f"{e.nick} is already in {e.room}")
+_words(errors.Protected, lambda e: f"{e.nick} owns {e.room} or is a server operator; a room operator cannot do that")
+_words(errors.InvalidMask, lambda e: f"{e.mask!r} is not a ban mask: give a nickname (* and ? allowed),"
+                                     " account:NAME, or an address or CIDR network (server bans: no nicknames)")
+_words(errors.InvalidDuration, lambda e: f"{e.text!r} is not a duration: give seconds, or a number with s, m, h, d"
+                                         " or w (30m, 7d)")
+_words(errors.NoSuchBan, lambda e: f"{e.mask} is not banned {'from ' + e.room if e.room else 'from the server'}")
+_words(errors.UnknownMode, lambda e: f"unknown mode {e.mode!r}: the room modes are i (invite-only), m (moderated)"
+                                     " and t (topic-locked)")
+_words(errors.AlreadyClaimed, lambda e: f"{e.room} is already claimed by {e.owner}")
+_words(errors.CannotClaim, lambda e: f"{e.room} belongs to the server; only a server operator may claim it")
+_words(errors.ServerBanned, lambda e: "you are banned from this server"
+       + (f" until {datetime.fromtimestamp(e.expires, UTC):%Y-%m-%d %H:%M} UTC" if e.expires else "")
+       + (f": {e.reason}" if e.reason else ""))
 _words(Usage, lambda e: f"usage: {e.usage}")
 _words(UnknownCommand, lambda e: f"unknown command /{e.name} (try /help)")
 _words(PasswordExpected, lambda e: f"enter the password for {e.nick}, /nick NAME for another nickname, or /quit")

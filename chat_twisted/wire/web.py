@@ -54,15 +54,21 @@ from chat_twisted.guard import (
 )
 from chat_twisted.interfaces import IChatClient
 from chat_twisted.limits import TokenBucket
+from chat_twisted.masks import parse_duration
 from chat_twisted.model import (
     Action,
+    BanList,
     Event,
     History,
     HistoryPoint,
     Joined,
+    Kicked,
     Left,
+    ModeChanged,
     NickChanged,
+    RoomClaimed,
     RoomList,
+    RoomModes,
     Said,
     SearchResults,
     ServerTime,
@@ -70,6 +76,7 @@ from chat_twisted.model import (
     TopicInfo,
     UserList,
     UserQuit,
+    Wallops,
     WhoList,
 )
 from chat_twisted.sessions import CONNECTION_LOST, Session
@@ -146,6 +153,27 @@ def _names(request: Json, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _duration(request: Json) -> float | None:
+    """
+    A server ban's C{duration}: absent or null (until lifted), a whole number of seconds, or a
+    text such as C{"7d"} (see L{parse_duration}, which also bounds it).
+    """
+    value = request.get("duration")
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return parse_duration(str(value))
+    if isinstance(value, str):
+        return parse_duration(_text(request, "duration"))
+    raise BadRequest("'duration' must be a whole number of seconds or a text such as \"7d\"")
+
+
+def _server_ban(request: Json) -> rq.ServerBan:
+    return rq.ServerBan(_text(request, "mask"), True, _duration(request), _text(request, "reason", optional=True) or "")
+
+
 def _history(request: Json) -> rq.ReadHistory:
     before = _number(request, "before")
     return rq.ReadHistory(_text(request, "room"), _number(request, "limit", 50),
@@ -185,6 +213,26 @@ REQUESTS: dict[str, WebRequest] = {
     "time": WebRequest(lambda r: rq.Time(), answer=ServerTime),
     "search": WebRequest(lambda r: rq.Search(_text(r, "text"), _number(r, "limit", 20), _number(r, "before")), 5.0,
                          answer=SearchResults),
+    # moderation: a room's operators (the core says who may)
+    "op": WebRequest(lambda r: rq.SetOperator(_text(r, "room"), _text(r, "nick"), give=True)),
+    "deop": WebRequest(lambda r: rq.SetOperator(_text(r, "room"), _text(r, "nick"), give=False)),
+    "voice": WebRequest(lambda r: rq.SetVoice(_text(r, "room"), _text(r, "nick"), give=True)),
+    "devoice": WebRequest(lambda r: rq.SetVoice(_text(r, "room"), _text(r, "nick"), give=False)),
+    "kick": WebRequest(lambda r: rq.Kick(_text(r, "room"), _text(r, "nick"), _text(r, "reason", optional=True) or ""),
+                       2.0),
+    "ban": WebRequest(lambda r: rq.SetBan(_text(r, "room"), _text(r, "mask"), add=True), 2.0),
+    "unban": WebRequest(lambda r: rq.SetBan(_text(r, "room"), _text(r, "mask"), add=False), 2.0),
+    "bans": WebRequest(lambda r: rq.ListBans(_text(r, "room")), 2.0, answer=BanList),
+    "invite": WebRequest(lambda r: rq.Invite(_text(r, "room"), _text(r, "nick")), 2.0),
+    "mode": WebRequest(lambda r: rq.SetModes(_text(r, "room"), _text(r, "changes", optional=True)), 2.0,
+                       answer=RoomModes),
+    "claim": WebRequest(lambda r: rq.Claim(_text(r, "room")), 3.0),
+    # server operators (accounts named by --oper)
+    "kill": WebRequest(lambda r: rq.KillUser(_text(r, "nick"), _text(r, "reason", optional=True) or ""), 2.0),
+    "gban": WebRequest(_server_ban, 3.0),
+    "ungban": WebRequest(lambda r: rq.ServerBan(_text(r, "mask"), add=False), 3.0),
+    "gbans": WebRequest(lambda r: rq.ListServerBans(), 2.0, answer=BanList),
+    "wall": WebRequest(lambda r: rq.Wall(_text(r, "text")), 3.0),
 }
 
 
@@ -208,8 +256,9 @@ _NOT_JSON = object()
 
 
 def _is_change(request: rq.Request) -> bool:
-    """Whether C{request} changes something rather than asks (a topic with a text sets it)."""
-    return isinstance(request, rq.Topic) and request.text is not None
+    """Whether C{request} changes something rather than asks (a topic with a text sets it, so do modes with changes)."""
+    return (isinstance(request, rq.Topic) and request.text is not None) or \
+        (isinstance(request, rq.SetModes) and request.changes is not None)
 
 
 # --- one connection ---------------------------------------------------------------------------
@@ -452,7 +501,8 @@ def _json(body: Json) -> str:
 
 
 #: Events shown alike to everyone who gets them (no answer id), whose JSON the factory caches.
-_SHARED = frozenset({Said, Action, Joined, Left, UserQuit, TopicChanged, NickChanged})
+_SHARED = frozenset({Said, Action, Joined, Left, UserQuit, TopicChanged, NickChanged, ModeChanged, Kicked,
+                     RoomClaimed, Wallops})
 
 
 # --- the site ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 // when it cannot be done here or now. No DOM.
 
 import { fold } from "./format.js";
+import { modeNames } from "./moderation.js";
 
 /** The commands' api on top of `session` (ChatSession): each returns an error text or null. */
 export function commandApi(session) {
@@ -15,6 +16,9 @@ export function commandApi(session) {
     const room = inRoom();
     return room ? run(room) : "this works in a room, not in a private conversation";
   };
+  // A room's request: in `room` (a conversation) if given, else in the room shown.
+  const inThe = (room, run) => (room ? run(room) : roomOnly(run));
+  const forRoom = (type, fields, room) => inThe(room, (r) => session.send({ type, room: r.name, ...fields }));
   return {
     say: (text) => {
       const conversation = here();
@@ -81,6 +85,51 @@ export function commandApi(session) {
       session.pending.password = now;
       return session.send({ type: "password", old, new: now });
     },
+    whois: (nick) => session.ask({ type: "whois", nicks: [nick] }, ["users"], (answer) => {
+      const [user] = answer.users;
+      if (!user) {
+        session.info(here(), `${nick} is not online.`);
+        return;
+      }
+      const facts = [user.account ? `registered as ${user.account}` : "a guest"];
+      if (user.server_operator) facts.push("a server operator");
+      if (user.away) facts.push(`away: ${user.away}`);
+      facts.push(user.rooms.length ? `in ${user.rooms.map((r) => `#${r}`).join(", ")}` : "in no room");
+      facts.push(`idle ${Math.round(user.idle / 60)} min`);
+      session.info(here(), `${user.nick}: ${facts.join("; ")}`);
+    }),
+    // --- moderation: the server says who may ------------------------------------------------
+    op: (nick, room) => forRoom("op", { nick }, room),
+    deop: (nick, room) => forRoom("deop", { nick }, room),
+    voice: (nick, room) => forRoom("voice", { nick }, room),
+    devoice: (nick, room) => forRoom("devoice", { nick }, room),
+    kick: (nick, reason, room) => forRoom("kick", { nick, reason }, room),
+    ban: (mask, room) => forRoom("ban", { mask }, room),
+    unban: (mask, room) => forRoom("unban", { mask }, room),
+    bans: () => roomOnly((room) => session.ask({ type: "bans", room: room.name }, ["bans"], (answer) => {
+      session.on_bans(answer);
+      session.info(room, session.banLines(room.name, answer.bans));
+    })),
+    invite: (nick, roomName) => {
+      if (roomName) return session.send({ type: "invite", room: roomName, nick });
+      return roomOnly((room) => session.send({ type: "invite", room: room.name, nick }));
+    },
+    mode: (changes) => roomOnly((room) => {
+      if (changes) return session.send({ type: "mode", room: room.name, changes });
+      return session.ask({ type: "mode", room: room.name }, ["modes"], (answer) => {
+        session.on_modes(answer);
+        session.info(room, `#${room.name}: ${modeNames(answer.modes)}; ${answer.owner
+          ? `claimed by the account ${answer.owner}` : "not claimed"}.`);
+      });
+    }),
+    claim: () => roomOnly((room) => session.send({ type: "claim", room: room.name })),
+    kill: (nick, reason) => session.send({ type: "kill", nick, reason }),
+    gban: (mask, duration, reason) => session.send({ type: "gban", mask, duration, reason }),
+    ungban: (mask) => session.send({ type: "ungban", mask }),
+    gbans: () => session.ask({ type: "gbans" }, ["bans"], (answer) => {
+      session.info(here(), session.banLines(null, answer.bans));
+    }),
+    wall: (text) => session.send({ type: "wall", text }),
     help: (lines) => {
       session.info(here(), ["Commands:", ...lines.map(([usage, help]) => `${usage} — ${help}`)].join("\n"));
       return null;

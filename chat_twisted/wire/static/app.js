@@ -1,6 +1,7 @@
 // app.js — wires the page together: the login form, the session, the state and the views, the
-// message field and its commands, the join form, search and notifications. The other modules
-// each own one job; this one only connects them to the page's elements.
+// message field and its commands, the join form, search, notifications, a member's menu and the
+// room's settings. The other modules each own one job; this one only connects them to the page's
+// elements.
 
 import { ChatState } from "./state.js";
 import { ChatSession } from "./session.js";
@@ -11,6 +12,9 @@ import { commandApi } from "./actions.js";
 import { Notifier } from "./notify.js";
 import { SearchPanel } from "./search.js";
 import { fold } from "./format.js";
+import { MemberMenu } from "./membermenu.js";
+import { RoomPanel } from "./roompanel.js";
+import { askReason, setUpReasonDialog } from "./dialogs.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -23,6 +27,11 @@ const view = new ChatView(state, {
   },
   needOlder: (conversation) => session.history.loadOlder(conversation),
   needGap: (conversation, gap) => session.history.loadGap(conversation, gap),
+  memberMenu: (nick, anchor) => memberMenu.toggle(nick, anchor),
+  membersShown: (list) => memberMenu.reattach(list),
+  roomSettings: () => {
+    if (state.active && state.active.kind === "room") roomPanel.open(state.active);
+  },
 });
 
 const session = new ChatSession(state, {
@@ -68,7 +77,7 @@ let scheduled = false;
 state.onChange(({ what, key }) => {
   if (what === "list") dirty.list = true;
   else if (what === "me") dirty.me = true;
-  else if (what === "members" && key === state.activeKey) dirty.members = true;
+  else if ((what === "members" || what === "modes") && key === state.activeKey) dirty.members = true;
   else if (what === "topic" && key === state.activeKey) dirty.header = true;
   else if (what === "conversation") dirty.conversations.add(key);
   if (!scheduled) {
@@ -175,6 +184,53 @@ function completionNicks() {
   }
   return order;
 }
+
+// --- a member's menu and the room's settings ---------------------------------------------------
+
+/** Show what went wrong with a request that could not be sent (the server's errors show anyway). */
+function report(error) {
+  if (error) view.error(error);
+}
+
+/** What we may do to `nick`, a member of the room shown: all may talk and ask; operators more. */
+function memberItems(nick) {
+  const room = state.active;
+  const items = [
+    { label: "Private message", run: () => view.handlers.openPrivate(nick) },
+    { label: "Who is this?", run: () => report(api.whois(nick)) },
+  ];
+  const member = room && room.kind === "room" ? room.members.get(fold(nick)) : null;
+  if (member && state.isOperator(room)) {
+    items.push(member.operator
+      ? { label: "Remove operator", run: () => report(api.deop(nick, room)) }
+      : { label: "Make operator", run: () => report(api.op(nick, room)) });
+    items.push(member.voiced
+      ? { label: "Take voice", run: () => report(api.devoice(nick, room)) }
+      : { label: "Give voice", run: () => report(api.voice(nick, room)) });
+    items.push({
+      label: "Kick…",
+      run: async () => {
+        const reason = await askReason({ title: `Kick ${nick} from #${room.name}`, confirm: "Kick" });
+        if (reason !== null) report(api.kick(nick, reason, room));
+      },
+    });
+    items.push({ label: "Ban", run: () => report(api.ban(nick, room)) });
+  }
+  if (state.serverOperator) {
+    items.push({
+      label: "Disconnect from the server…",
+      run: async () => {
+        const reason = await askReason({ title: `Disconnect ${nick} from the server`, confirm: "Disconnect" });
+        if (reason !== null) report(api.kill(nick, reason));
+      },
+    });
+  }
+  return items;
+}
+
+const memberMenu = new MemberMenu($("member-menu"), memberItems);
+const roomPanel = new RoomPanel(state, session);
+setUpReasonDialog();
 
 // --- the rest of the chrome --------------------------------------------------------------------
 

@@ -53,6 +53,63 @@ export const COMMANDS = {
       return words.length === 2 && words[0] ? api.password(words[0], words[1]) : usage("/password OLD NEW");
     },
   },
+  whois: { usage: "/whois NICK", help: "who NICK is: account, rooms, away, idle", run: (api, args) => one(args, "/whois NICK", api.whois) },
+  // Moderation: the server refuses what you may not do.
+  op: { usage: "/op NICK", help: "make NICK an operator of this room", run: (api, args) => one(args, "/op NICK", api.op) },
+  deop: { usage: "/deop NICK", help: "take NICK's operator status in this room", run: (api, args) => one(args, "/deop NICK", api.deop) },
+  voice: { usage: "/voice NICK", help: "let NICK speak while this room is moderated", run: (api, args) => one(args, "/voice NICK", api.voice) },
+  devoice: { usage: "/devoice NICK", help: "take NICK's voice in this room", run: (api, args) => one(args, "/devoice NICK", api.devoice) },
+  kick: {
+    usage: "/kick NICK [REASON]", help: "remove NICK from this room",
+    run: (api, args) => {
+      const [nick, reason] = splitFirst(args);
+      return nick ? api.kick(nick, reason.trim()) : usage("/kick NICK [REASON]");
+    },
+  },
+  ban: {
+    usage: "/ban MASK", help: "keep MASK out of this room: a nickname (* and ? allowed), account:NAME, or an address or network",
+    run: (api, args) => one(args, "/ban MASK", api.ban),
+  },
+  unban: { usage: "/unban MASK", help: "lift a ban of this room", run: (api, args) => one(args, "/unban MASK", api.unban) },
+  bans: { usage: "/bans", help: "list this room's bans", run: (api) => api.bans() },
+  invite: {
+    usage: "/invite NICK [ROOM]", help: "let NICK into this room (or ROOM) even when it is invite-only",
+    run: (api, args) => {
+      const words = args.trim().split(/\s+/).filter(Boolean);
+      return words.length === 1 || words.length === 2
+        ? api.invite(words[0], words[1] ? words[1].replace(/^#/, "") : null) : usage("/invite NICK [ROOM]");
+    },
+  },
+  mode: {
+    usage: "/mode [+|-][imt]", help: "show this room's modes, or change them: i invite-only, m moderated, t topic locked",
+    run: (api, args) => {
+      const changes = args.trim();
+      if (changes && !/^[+-]?[a-z+-]+$/i.test(changes)) return usage("/mode [+|-][imt], e.g. /mode +m or /mode -i+t");
+      return api.mode(changes ? (/^[+-]/.test(changes) ? changes : `+${changes}`) : null);
+    },
+  },
+  claim: { usage: "/claim", help: "keep this room's operators, bans and modes for your registered account", run: (api) => api.claim() },
+  kill: {
+    usage: "/kill NICK [REASON]", help: "(server operators) disconnect NICK from the server",
+    run: (api, args) => {
+      const [nick, reason] = splitFirst(args);
+      return nick ? api.kill(nick, reason.trim()) : usage("/kill NICK [REASON]");
+    },
+  },
+  gban: {
+    usage: "/gban MASK [DURATION] [REASON]",
+    help: "(server operators) ban an account:NAME, address or network from the server, e.g. for 7d, 12h or 30m",
+    run: (api, args) => {
+      const [mask, rest] = splitFirst(args);
+      if (!mask) return usage("/gban MASK [DURATION] [REASON]");
+      const [first, after] = splitFirst(rest);
+      const timed = /^\d+[smhdw]?$/i.test(first);
+      return api.gban(mask, timed ? first : null, (timed ? after : rest).trim());
+    },
+  },
+  ungban: { usage: "/ungban MASK", help: "(server operators) lift a server ban", run: (api, args) => one(args, "/ungban MASK", api.ungban) },
+  gbans: { usage: "/gbans", help: "(server operators) list the server bans", run: (api) => api.gbans() },
+  wall: { usage: "/wall TEXT", help: "(server operators) send TEXT to everyone online", run: (api, args) => need(args, "/wall TEXT") || api.wall(args.trim()) },
   help: { usage: "/help", help: "show this list", run: (api) => api.help(helpLines()) },
   quit: { usage: "/quit [REASON]", help: "leave the chat", run: (api, args) => api.quit(args.trim()) },
 };
@@ -63,6 +120,12 @@ function usage(text) {
 
 function need(args, text) {
   return args.trim() ? null : usage(text);
+}
+
+/** A command of exactly one word (a nick, a mask): run(word), or its usage. */
+function one(args, text, run) {
+  const words = args.trim().split(/\s+/).filter(Boolean);
+  return words.length === 1 ? run(words[0]) : usage(text);
 }
 
 function splitFirst(args) {
@@ -85,8 +148,8 @@ export function parseLine(line) {
 
 /**
  * Run one line against `api` (say, act, msg, nick, join, part, topic, who, rooms, away,
- * history, search, time, register, login, logout, password, help, quit). Returns an error
- * message to show, or null.
+ * history, search, time, register, login, logout, password, whois, the moderation commands,
+ * help, quit). Returns an error message to show, or null.
  */
 export function runLine(line, api) {
   const parsed = parseLine(line);

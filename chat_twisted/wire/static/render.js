@@ -23,7 +23,10 @@ function nickNode(nick) {
   return element("span", `nick ${nickColour(nick)}`, nick);
 }
 
-const EVENT_MARKS = { join: "→", part: "←", quit: "⇠", nick: "↔", away: "·", topic: "✎", info: "ℹ", error: "!" };
+const EVENT_MARKS = {
+  join: "→", part: "←", quit: "⇠", nick: "↔", away: "·", topic: "✎", info: "ℹ", error: "!",
+  mode: "±", ban: "⊘", kick: "⇤", claim: "⚑", wall: "!",
+};
 
 /** One entry of a conversation (a message, an action, a topic change, a notice). */
 export function entryNode(entry) {

@@ -7,6 +7,7 @@
 import { Connection } from "./connection.js";
 import { fold } from "./format.js";
 import { HistoryLoader } from "./history.js";
+import { banLine, kick, modeChange, untilWords } from "./moderation.js";
 
 export class ChatSession {
   /**
@@ -84,6 +85,7 @@ export class ChatSession {
     this.state.account = event.account;
     this.state.changed("me");
     this.ui.status({ state: "connected" });
+    this._askServerOperator();
     if (first) {
       this.ui.showChat();
       if (this.credentials.register && this.credentials.password) {
@@ -236,9 +238,112 @@ export class ChatSession {
     this.state.changed("topic", conversation.key);
   }
 
-  on_members({ room, nicks, away }) {
+  on_members({ room, nicks, away, operators = [], voiced = [] }) {
     const conversation = this.state.get("room", room);
-    if (conversation) this.state.setMembers(conversation, nicks, away);
+    if (conversation) this.state.setMembers(conversation, nicks, away, operators, voiced);
+  }
+
+  // --- moderation ------------------------------------------------------------------------
+
+  on_mode(event) {
+    const conversation = this.state.get("room", event.room);
+    if (!conversation) return;
+    const { change, target } = event;
+    const flag = { o: "operator", v: "voiced" }[change[1]];
+    if (flag) this.state.setMemberFlag(conversation, target, flag, change[0] === "+");
+    else if (change[1] === "b") this.state.changeBan(conversation, target, event.nick, change[0] === "+");
+    else if (conversation.modes !== null) this.state.setMode(conversation, change[1], change[0] === "+");
+    const { nick, text } = modeChange(event, this.state.me);
+    this._notice(conversation, "mode", { nick, mark: change[1] === "b" ? "ban" : "mode", text });
+  }
+
+  on_kicked(event) {
+    const conversation = this.state.get("room", event.room);
+    if (!conversation) return;
+    if (this._isMe(event.target)) {
+      // We are out of the room: it leaves the list, and we are told why where we are now.
+      this.state.remove(conversation);
+      const text = `${event.nick} kicked you from #${conversation.name}${event.reason ? ` (${event.reason})` : ""}`;
+      this.info(this.state.active, text);
+      this.ui.error(text);
+      return;
+    }
+    this.state.removeMember(conversation, event.target);
+    this._notice(conversation, "kicked", { nick: event.nick, mark: "kick", text: kick(event, this.state.me) });
+  }
+
+  on_invited({ room, nick, target }) {
+    if (this._isMe(target)) {
+      this.info(this.state.active, `${nick} invited you to #${room}: /join ${room} to enter it.`);
+      this.ui.notify(`${nick} invited you to #${room}`, `/join ${room}`, null);
+    } else {
+      this.info(this.state.get("room", room) || this.state.active, `You invited ${target} to #${room}.`);
+    }
+  }
+
+  on_claimed({ room, nick, account }) {
+    const conversation = this.state.get("room", room);
+    if (!conversation) return;
+    this.state.setModes(conversation, conversation.modes, account);
+    this._notice(conversation, "claimed", {
+      nick, mark: "claim", text: `claimed #${room} for the account ${account}: it keeps its operators, bans and modes`,
+    });
+  }
+
+  on_modes({ room, modes, owner }) {
+    const conversation = this.state.get("room", room);
+    if (conversation) this.state.setModes(conversation, modes, owner);
+  }
+
+  on_bans({ room, bans }) {
+    const conversation = room ? this.state.get("room", room) : null;
+    if (conversation) this.state.setBans(conversation, bans);
+  }
+
+  on_gban({ added, ban }) {
+    this.info(this.state.active, added
+      ? `Banned ${ban.mask} from the server ${untilWords(ban.expires)}${ban.reason ? ` (${ban.reason})` : ""}.`
+      : `Lifted the server ban on ${ban.mask}.`);
+  }
+
+  on_killed({ nick, reason }) {
+    this._stop(`${nick} disconnected you from the server${reason ? `: ${reason}` : ""}.`);
+  }
+
+  on_wall({ nick, text }) {
+    const conversation = this.state.active;
+    if (conversation) {
+      this._notice(conversation, "wall", { nick, mark: "wall", text: `to everyone on the server: ${text}` });
+    } else {
+      this.pendingInfo.push(`${nick} to everyone on the server: ${text}`);
+    }
+    this.ui.notify(`${nick} to everyone`, text, conversation ? conversation.key : null);
+  }
+
+  /** The bans of a room (or of the server: room null), as lines of information. */
+  banLines(room, bans) {
+    const where = room ? `#${room}` : "the server";
+    return bans.length ? [`Bans of ${where}:`, ...bans.map(banLine)].join("\n") : `No bans in ${where}.`;
+  }
+
+  /** Learn whether our account is one of the server's operators (a guest never is). */
+  _askServerOperator() {
+    const me = this.state.me;
+    if (!this.state.account || !me) {
+      if (this.state.serverOperator) {
+        this.state.serverOperator = false;
+        this.state.changed("list");
+      }
+      return;
+    }
+    this.connection.ask({ type: "whois", nicks: [me] }, ["users"]).then((answer) => {
+      const user = answer.users.find((u) => fold(u.nick) === fold(this.state.me || ""));
+      const operator = Boolean(user && user.server_operator);
+      if (operator !== this.state.serverOperator) {
+        this.state.serverOperator = operator;
+        this.state.changed("list");
+      }
+    }, () => {});
   }
 
   on_history({ room, messages }) {
@@ -257,6 +362,7 @@ export class ChatSession {
     delete this.pending.register;
     this.state.account = nick;
     this.state.changed("me");
+    this._askServerOperator();
     this.info(this.state.active, `The nickname ${nick} is registered to you now.`);
   }
 
@@ -267,6 +373,7 @@ export class ChatSession {
     }
     this.state.account = nick;
     this.state.changed("me");
+    this._askServerOperator();
     this.info(this.state.active, `You are logged in as ${nick}.`);
   }
 
@@ -298,6 +405,11 @@ export class ChatSession {
   }
 
   on_error(event) {
+    if (event.code === "server_banned") {
+      // The server closes the connection: trying again would only be refused again.
+      this._stop(event.message);
+      return;
+    }
     if (!this.everWelcomed && event.request === "login") {
       this.ui.loginError(event.message);
       return;
@@ -339,10 +451,10 @@ export class ChatSession {
     return conversation;
   }
 
-  /** Send a request; returns an error text when it cannot be sent now. */
-  send(request) {
+  /** Send a request (its error goes to onError, or is shown); returns an error text when it cannot be sent now. */
+  send(request, onError = null) {
     if (!this.online) return "not connected: what you typed stays here until the connection is back";
-    this.connection.send(request, (error) => this.showError(error));
+    this.connection.send(request, onError || ((error) => this.showError(error)));
     return null;
   }
 

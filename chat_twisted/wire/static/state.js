@@ -1,7 +1,8 @@
 // state.js — owns what the page knows: the conversations (rooms and private ones), each with its
 // messages kept in order and merged by id (so history and live messages never double up), the
-// gaps in its history, topic, members, and unread and mention counts. No DOM and no socket: the
-// session changes it, the views read it after `onChange` says what changed.
+// gaps in its history, topic, members (with who operates the room and who has a voice), the room's
+// modes, owner and bans as far as they are known, and unread and mention counts. No DOM and no
+// socket: the session changes it, the views read it after `onChange` says what changed.
 
 import { connectionLost, coverage, cover, gap, headGap, liveArrived } from "./gaps.js";
 import { fold, mentions } from "./format.js";
@@ -18,7 +19,10 @@ export class Conversation {
     this.byKey = new Map();         // entry key -> entry
     this.gaps = kind === "room" ? [gap(-Infinity, Infinity)] : [];
     this.topic = { text: "", nick: "", time: null };
-    this.members = new Map();       // folded nick -> {nick, away}
+    this.members = new Map();       // folded nick -> {nick, away, operator, voiced}
+    this.modes = null;              // the room's modes ("imt" letters) once known, else null
+    this.owner = null;              // the account that claimed the room, once known
+    this.bans = null;               // [{mask, by, time, expires, reason}] once asked, else null
     this.joined = kind === "room";
     this.unread = 0;
     this.mentions = 0;
@@ -65,6 +69,7 @@ export class ChatState {
     this.me = null;                 // our nickname once welcomed
     this.account = null;
     this.away = false;
+    this.serverOperator = false;    // whether our account is one of the server's operators
     this.conversations = new Map(); // key -> Conversation, in the order they were opened
     this.activeKey = null;
     this.listeners = new Set();
@@ -75,7 +80,7 @@ export class ChatState {
     this.listeners.add(listener);
   }
 
-  /** Tell the views what changed: {what: "conversation"|"list"|"members"|"topic"|"me", key}. */
+  /** Tell the views what changed: {what: "conversation"|"list"|"members"|"topic"|"me"|"modes", key}. */
   changed(what, key = null) {
     for (const listener of this.listeners) listener({ what, key });
   }
@@ -85,6 +90,7 @@ export class ChatState {
     this.me = null;
     this.account = null;
     this.away = false;
+    this.serverOperator = false;
     this.conversations.clear();
     this.activeKey = null;
     this.changed("list");
@@ -268,15 +274,74 @@ export class ChatState {
 
   // --- members ---------------------------------------------------------------------------
 
-  setMembers(room, nicks, away) {
+  setMembers(room, nicks, away, operators = [], voiced = []) {
     const awayKeys = new Set(away.map(fold));
-    room.members = new Map(nicks.map((nick) => [fold(nick), { nick, away: awayKeys.has(fold(nick)) }]));
+    const operatorKeys = new Set(operators.map(fold));
+    const voicedKeys = new Set(voiced.map(fold));
+    room.members = new Map(nicks.map((nick) => [fold(nick), {
+      nick, away: awayKeys.has(fold(nick)), operator: operatorKeys.has(fold(nick)), voiced: voicedKeys.has(fold(nick)),
+    }]));
     this.changed("members", room.key);
   }
 
   addMember(room, nick) {
-    room.members.set(fold(nick), { nick, away: false });
+    room.members.set(fold(nick), { nick, away: false, operator: false, voiced: false });
     this.changed("members", room.key);
+  }
+
+  /** A member became (value true) or stopped being an operator (flag "operator") or voiced ("voiced"). */
+  setMemberFlag(room, nick, flag, value) {
+    const member = room.members.get(fold(nick));
+    if (!member || member[flag] === value) return;
+    member[flag] = value;
+    this.changed("members", room.key);
+    if (this.isMe(nick)) this.changed("modes", room.key); // what we may do there changed
+  }
+
+  /** Whether `nick` is our own nickname. */
+  isMe(nick) {
+    return this.me !== null && fold(nick) === fold(this.me);
+  }
+
+  /** Whether we may do an operator's things in `room`: we operate it, or the whole server. */
+  isOperator(room) {
+    if (this.serverOperator) return true;
+    if (!room || room.kind !== "room" || this.me === null) return false;
+    return Boolean(room.members.get(fold(this.me))?.operator);
+  }
+
+  /** The room's modes and owner, as the server said. */
+  setModes(room, modes, owner = room.owner) {
+    room.modes = modes;
+    room.owner = owner;
+    this.changed("modes", room.key);
+  }
+
+  /** One mode letter of the room on or off (known from a mode change). */
+  setMode(room, letter, on) {
+    const letters = new Set(room.modes || "");
+    if (on) letters.add(letter);
+    else letters.delete(letter);
+    room.modes = [...letters].sort().join("");
+    this.changed("modes", room.key);
+  }
+
+  /** The room's bans, as the server listed them. */
+  setBans(room, bans) {
+    room.bans = bans;
+    this.changed("modes", room.key);
+  }
+
+  /** A ban set or lifted (known from a mode change): kept in the list if the list is known. */
+  changeBan(room, mask, by, added) {
+    if (room.bans !== null) {
+      room.bans = room.bans.filter((ban) => ban.mask !== mask);
+      if (added) {
+        room.bans.push({ mask, by, time: Date.now() / 1000, expires: null, reason: "" });
+        room.bans.sort((x, y) => (x.mask < y.mask ? -1 : x.mask > y.mask ? 1 : 0));
+      }
+    }
+    this.changed("modes", room.key);
   }
 
   removeMember(room, nick) {

@@ -1,7 +1,9 @@
 // view.js — the page around the message lists: the sidebar's rooms and private conversations
 // with their unread and mention counts, the header with the topic, the member list, the
 // connection status line, the error next to the message field, the title, and the narrow-screen
-// drawers. It reads the state and builds DOM (text only); what a click does is app.js's business.
+// drawers. Each member shows whether they operate the room (@) or have a voice (+), and has a
+// button for their menu (the same menu opens on a right click or the context-menu key). It reads
+// the state and builds DOM (text only); what a click does is app.js's business.
 
 import { appendLinkified } from "./linkify.js";
 import { nickColour } from "./format.js";
@@ -19,7 +21,11 @@ function element(tag, className, text) {
 let describedBy = 0;
 
 export class ChatView {
-  /** handlers: select(conversation), openPrivate(nick), needOlder(c), needGap(c, gap). */
+  /**
+   * handlers: select(conversation), openPrivate(nick), needOlder(c), needGap(c, gap),
+   * memberMenu(nick, anchor) (open or close the menu of a member, beside `anchor`),
+   * membersShown(list) (the member list was built anew), roomSettings().
+   */
   constructor(state, handlers) {
     this.state = state;
     this.handlers = handlers;
@@ -38,6 +44,7 @@ export class ChatView {
       if (!this.wide.matches) this.setMembersOpen(false);
     });
     $("members-toggle").addEventListener("click", () => this.setMembersOpen(!this.membersOpen));
+    $("room-button").addEventListener("click", () => this.handlers.roomSettings());
     document.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {
         if (document.body.classList.contains("sidebar-open")) this.setSidebarOpen(false);
@@ -159,6 +166,7 @@ export class ChatView {
     const topic = $("conv-topic");
     const leave = $("leave-button");
     topic.replaceChildren();
+    $("room-button").hidden = !conversation || conversation.kind !== "room";
     if (!conversation) {
       title.textContent = "No conversation";
       leave.hidden = true;
@@ -206,28 +214,55 @@ export class ChatView {
     const me = this.state.me ? this.state.me.toLowerCase() : null;
     const members = conversation.memberList();
     $("members-count").textContent = String(members.length);
+    const focused = list.contains(document.activeElement) ? document.activeElement.dataset : null;
     list.replaceChildren(...members.map((member) => {
       const item = element("li", member.away ? "away" : "");
       const avatar = element("span", `avatar ${nickColour(member.nick)}`, member.nick.slice(0, 1).toUpperCase());
       avatar.setAttribute("aria-hidden", "true");
+      const name = [avatar, ...roleMarks(member), element("span", "member-name", member.nick), ...roleWords(member)];
       if (member.nick.toLowerCase() === me) {
         const self = element("span", "member self");
-        self.append(avatar, element("span", "member-name", member.nick), element("span", "member-tag", "you"));
+        self.append(...name, element("span", "member-tag", "you"));
         item.append(self);
       } else {
+        const key = member.nick.toLowerCase();
         const button = element("button", "member");
         button.type = "button";
         button.title = `Talk privately with ${member.nick}`;
-        button.append(avatar, element("span", "member-name", member.nick));
+        button.dataset.member = key;
+        button.dataset.part = "name";
+        button.append(...name);
         button.addEventListener("click", () => {
           this.handlers.openPrivate(member.nick);
           if (!this.wide.matches) this.setMembersOpen(false);
         });
+        const actions = element("button", "icon-button member-actions");
+        actions.type = "button";
+        actions.dataset.member = key;
+        actions.dataset.part = "actions";
+        actions.setAttribute("aria-label", `Actions for ${member.nick}`);
+        actions.title = `Actions for ${member.nick}`;
+        actions.setAttribute("aria-haspopup", "menu");
+        actions.setAttribute("aria-expanded", "false");
+        actions.append(moreIcon());
+        actions.addEventListener("click", () => this.handlers.memberMenu(member.nick, actions));
+        // A right click, or the context-menu key (Shift+F10), on the member opens the same menu.
+        button.addEventListener("contextmenu", (event) => {
+          event.preventDefault();
+          this.handlers.memberMenu(member.nick, actions);
+        });
         item.append(button);
+        if (member.away) item.append(element("span", "member-tag", "away"));
+        item.append(actions);
+        return item;
       }
       if (member.away) item.append(element("span", "member-tag", "away"));
       return item;
     }));
+    if (focused?.member) {
+      list.querySelector(`[data-member="${CSS.escape(focused.member)}"][data-part="${focused.part}"]`)?.focus();
+    }
+    this.handlers.membersShown?.(list);
   }
 
   /** Keep one LogView per conversation, and show the active one. */
@@ -312,6 +347,41 @@ export class ChatView {
   clearError() {
     $("composer-error").textContent = "";
   }
+}
+
+/** The marks before a member's name: @ for an operator, + for a voice (for the eye; see roleWords). */
+function roleMarks(member) {
+  const marks = [];
+  if (member.operator) marks.push(element("span", "member-mark op", "@"));
+  else if (member.voiced) marks.push(element("span", "member-mark voiced", "+"));
+  for (const mark of marks) {
+    mark.setAttribute("aria-hidden", "true");
+    mark.title = member.operator ? "operator" : "voiced";
+  }
+  return marks;
+}
+
+/** The same in words, for a screen reader: ", operator", ", voiced". */
+function roleWords(member) {
+  const words = [member.operator && "operator", member.voiced && "voiced"].filter(Boolean);
+  return words.length ? [element("span", "visually-hidden", `, ${words.join(", ")}`)] : [];
+}
+
+/** The "more" icon (three dots) of a member's actions button. */
+function moreIcon() {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("class", "icon");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  for (const cx of ["5", "12", "19"]) {
+    const dot = document.createElementNS("http://www.w3.org/2000/svg", "circle");
+    dot.setAttribute("cx", cx);
+    dot.setAttribute("cy", "12");
+    dot.setAttribute("r", "1.5");
+    svg.append(dot);
+  }
+  return svg;
 }
 
 function label(conversation) {

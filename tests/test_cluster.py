@@ -1,0 +1,189 @@
+"""
+Several server processes sharing one chat, as two cores in one test on one LocalBus hub and one
+clock (and one store, as they would share PostgreSQL): users on either see the same rooms,
+members, messages in one order, private messages and moderation; a process that dies or stops
+leaves its users' rooms; a lost link is survived and reported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.task import Clock
+
+from chat_twisted import requests as rq
+from chat_twisted.bus.local import LocalBus
+from chat_twisted.core import SHUTDOWN_GRACE, ChatService
+from chat_twisted.errors import NickInUse, NotOperator
+from chat_twisted.model import (
+    LOBBY,
+    Joined,
+    Kicked,
+    Left,
+    ModeChanged,
+    NickChanged,
+    PrivateMessage,
+    RoomCutOff,
+    Said,
+    UserQuit,
+    WhoList,
+)
+from chat_twisted.peers import LEASE, RENEW
+from chat_twisted.store.memory import MemoryStore
+from tests.fakes import RecordingClient
+from tests.helpers import error_of, make_core, ok, success_result_of, user
+
+
+class Cluster:
+    """Two cores, A and B, on one hub, one clock and one store, started."""
+
+    def __init__(self, **options: Any) -> None:
+        self.store = MemoryStore()
+        self.a, self.clock = make_core(store=self.store, bus=None, **options)
+        self.bus_a = LocalBus(self.clock)
+        self.bus_b = self.bus_a.sibling()
+        self.a = self.core(self.bus_a, **options)
+        self.b = self.core(self.bus_b, **options)
+
+    def core(self, bus: LocalBus, **options: Any) -> ChatService:
+        """Another started core of the cluster, on C{bus}."""
+        core = ChatService(clock=self.clock, store=self.store, hasher=self.a.logins.accounts._hasher,  # type: ignore[attr-defined]
+                           bus=bus, **options)
+        core.startService()
+        return core
+
+    def advance(self, seconds: float) -> None:
+        """Let C{seconds} pass, a renewal period at a time."""
+        while seconds > 0:
+            step = min(seconds, RENEW)
+            self.clock.advance(step)
+            seconds -= step
+
+
+def said(client: RecordingClient) -> list[str]:
+    """The room messages C{client} was shown, as C{nick: text}, forgetting everything it was shown."""
+    return [f"{event.nick}: {event.text}" for event in client.take() if isinstance(event, Said)]
+
+
+def test_members_of_both_processes_share_a_room() -> None:
+    """Joins, /who and /rooms show the users of both processes."""
+    cluster = Cluster()
+    alice_c, alice = user(cluster.a, "alice", LOBBY, port=1)
+    bob_c, bob = user(cluster.b, "bob", LOBBY, port=2)
+    assert alice_c.take() == [Joined(LOBBY, "bob")]
+    ok(alice.submit(rq.Who(LOBBY)))
+    ok(bob.submit(rq.Who(LOBBY)))
+    assert alice_c.take() == bob_c.take() == [WhoList(LOBBY, ("alice", "bob"))]
+    ok(bob.submit(rq.Join("tea")))
+    ok(alice.submit(rq.Rooms()))
+    rooms = alice_c.take()[-1]
+    assert [(room.name, room.members) for room in rooms.rooms] == [(LOBBY, 2), ("tea", 1)]  # type: ignore[attr-defined]
+
+
+def test_messages_from_both_processes_arrive_in_one_order() -> None:
+    """Whoever speaks, wherever, every member on every process sees the same messages in the same order, once."""
+    cluster = Cluster()
+    alice_c, alice = user(cluster.a, "alice", LOBBY, port=1)
+    bob_c, bob = user(cluster.b, "bob", LOBBY, port=2)
+    carol_c, carol = user(cluster.b, "carol", LOBBY, port=3)
+    for turn in range(5):
+        ok(alice.submit(rq.Say(LOBBY, f"a{turn}")))
+        ok(bob.submit(rq.Say(LOBBY, f"b{turn}")))
+        ok(carol.submit(rq.Say(LOBBY, f"c{turn}")))
+    expected = [f"{nick}: {nick[0]}{turn}" for turn in range(5) for nick in ("alice", "bob", "carol")]
+    assert said(alice_c) == said(bob_c) == said(carol_c) == expected
+    history = success_result_of(cluster.store.recent_messages(LOBBY, 50))
+    assert [f"{message.sender}: {message.text}" for message in history] == expected
+
+
+def test_a_nickname_is_unique_across_processes() -> None:
+    """A nickname in use on one process is refused on the other, and free again once its user left."""
+    cluster = Cluster()
+    _, bob = user(cluster.b, "bob", LOBBY, port=2)
+    client = RecordingClient("127.0.0.1:3")
+    session = cluster.a.connect(client, client.peer)
+    assert error_of(session.submit(rq.Login("Bob", None, (LOBBY,)))) == NickInUse("Bob")
+    ok(bob.submit(rq.Nick("robert")))
+    ok(session.submit(rq.Login("Bob", None, (LOBBY,))))
+    client.take()
+    _, other = user(cluster.b, "someone", LOBBY, port=4)
+    assert error_of(other.submit(rq.Nick("BOB"))) == NickInUse("BOB")
+
+
+def test_nick_changes_private_messages_and_away_cross_processes() -> None:
+    """A rename is seen on the other process; a private message reaches a user there, and its echo the sender."""
+    cluster = Cluster()
+    alice_c, alice = user(cluster.a, "alice", LOBBY, port=1)
+    bob_c, bob = user(cluster.b, "bob", LOBBY, port=2)
+    alice_c.take()
+    ok(bob.submit(rq.Nick("robert")))
+    assert alice_c.take() == [NickChanged("bob", "robert")]
+    ok(alice.submit(rq.Tell("Robert", "psst")))
+    when = cluster.clock.seconds()
+    assert bob_c.take()[-1] == PrivateMessage("alice", "robert", "psst", when)
+    assert alice_c.take() == [PrivateMessage("alice", "robert", "psst", when, echo=True)]
+
+
+def test_a_dead_process_users_leave_and_their_nicknames_free_themselves() -> None:
+    """A process that stops renewing (killed): within one lease and a sweep its users quit "connection lost"."""
+    cluster = Cluster()
+    alice_c, _ = user(cluster.a, "alice", LOBBY, port=1)
+    user(cluster.b, "bob", LOBBY, "tea", port=2)
+    alice_c.take()
+    cluster.bus_b.cut()  # as if the process were killed: it renews nothing any more
+    cluster.advance(LEASE + 2 * RENEW)
+    assert alice_c.take() == [UserQuit("bob", "connection lost", (LOBBY,))]
+    client = RecordingClient("127.0.0.1:9")
+    session = cluster.a.connect(client, client.peer)
+    ok(session.submit(rq.Login("bob", None, (LOBBY,))))
+
+
+def test_a_process_shutting_down_tells_the_others_its_users_leave() -> None:
+    """SIGTERM on one process: the other sees its users leave "server shutting down" at once."""
+    cluster = Cluster()
+    alice_c, _ = user(cluster.a, "alice", LOBBY, port=1)
+    user(cluster.b, "bob", LOBBY, port=2)
+    alice_c.take()
+    cluster.b.stopService()
+    cluster.clock.advance(SHUTDOWN_GRACE)
+    assert alice_c.take() == [UserQuit("bob", "server shutting down", (LOBBY,))]
+
+
+def test_a_lost_link_is_survived_and_reported() -> None:
+    """While cut off a process serves its own users; once the link is back they are told the room was cut off."""
+    cluster = Cluster()
+    alice_c, alice = user(cluster.a, "alice", LOBBY, port=1)
+    anna_c, anna = user(cluster.a, "anna", LOBBY, port=2)
+    bob_c, bob = user(cluster.b, "bob", LOBBY, port=3)
+    alice_c.take()
+    anna_c.take()
+    cluster.bus_a.cut()
+    ok(alice.submit(rq.Say(LOBBY, "still here")))
+    assert said(anna_c) == ["alice: still here"]
+    assert said(bob_c) == []
+    cluster.bus_a.restore()
+    assert RoomCutOff(LOBBY) in anna_c.take()
+    alice_c.take()
+    ok(bob.submit(rq.Say(LOBBY, "back")))
+    assert said(alice_c) == ["bob: back"]
+
+
+def test_moderation_reaches_the_other_process() -> None:
+    """An operator on one process ops and kicks a member on the other; everyone sees it."""
+    cluster = Cluster()
+    alice_c, alice = user(cluster.a, "alice", "tea", port=1)
+    bob_c, bob = user(cluster.b, "bob", "tea", port=2)
+    carol_c, carol = user(cluster.b, "carol", "tea", port=3)
+    for client in (alice_c, bob_c, carol_c):
+        client.take()
+    assert error_of(bob.submit(rq.Kick("tea", "carol"))) == NotOperator("tea")
+    ok(alice.submit(rq.SetOperator("tea", "bob")))
+    assert bob_c.take() == carol_c.take() == alice_c.take() == [ModeChanged("tea", "alice", "+o", "bob")]
+    ok(bob.submit(rq.Kick("tea", "alice", "bye")))
+    assert alice_c.take() == bob_c.take() == carol_c.take() == [Kicked("tea", "bob", "alice", "bye")]
+    ok(carol.submit(rq.Who("tea")))
+    assert carol_c.take() == [WhoList("tea", ("bob", "carol"), operators=("bob",))]
+    ok(alice.submit(rq.Join("tea")))
+    assert bob_c.take() == [Joined("tea", "alice")]
+    ok(alice.submit(rq.Part("tea", "later")))
+    assert carol_c.take()[-1] == Left("tea", "alice", "later")
