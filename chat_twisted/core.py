@@ -44,6 +44,7 @@ from chat_twisted.model import (
     ServerTime,
     UserInfo,
     UserList,
+    name_key,
     sanitise,
 )
 from chat_twisted.passwords import PasswordHasher
@@ -307,7 +308,8 @@ class ChatService(Service):
         room = self.rooms.enter(session, name)
         self.moderation.entered(session, room)
         if self.peers.shared:
-            self.peers.announce("join", room.name, session.nick, session.account, session.away, flags(room, session))
+            self.peers.announce("join", room.name, session.nick, session.account, session.away, flags(room, session),
+                                session.connected_at)
             self.peers.present(session)
         if who:
             self.delivery.to(session, self.rooms.who(room))
@@ -357,13 +359,20 @@ class ChatService(Service):
 
     def _whois(self, session: Session, request: rq.Whois) -> None:
         now = self.clock.seconds()
-        found = (self.directory.find(nick) for nick in request.nicks)
-        users = tuple(
-            UserInfo(user.nick or "", user.account, user.away, tuple(room.name for room in user.rooms.values()),
-                     now - user.active_at, user.connected_at, self.moderation.is_server_operator(user))
-            for user in found if user is not None
-        )
-        self.delivery.to(session, UserList(request.nicks, users))
+        users = []
+        for nick in request.nicks:
+            user = self.directory.find(nick)
+            if user is not None:
+                users.append(UserInfo(user.nick or "", user.account, user.away,
+                                      tuple(room.name for room in user.rooms.values()), now - user.active_at,
+                                      user.connected_at, self.moderation.is_server_operator(user)))
+                continue
+            remote = self.directory.remote.get(name_key(nick))
+            if remote is not None:  # on another process: how long idle is not known here
+                users.append(UserInfo(remote.nick, remote.account, remote.away,
+                                      tuple(room.name for room in self.rooms.remote_members(remote)), 0.0,
+                                      remote.since, self.moderation.is_operator_account(remote.account)))
+        self.delivery.to(session, UserList(request.nicks, tuple(users)))
 
     def _time(self, session: Session, request: rq.Time) -> None:
         now = self.clock.seconds()

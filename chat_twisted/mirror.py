@@ -7,7 +7,7 @@ L{Directory} and in each L{Room}) and shows this process's users what happened e
 event in its place in the bus's one order (L{Delivery.in_sequence}). It is the only reader of
 the events the layers announce through L{chat_twisted.peers}; their fields, by kind:
 
-    join: room, nick, account, away, flags      part: room, nick, reason
+    join: room, nick, account, away, flags, since   part: room, nick, reason
     quit: nick, reason                          down: reason (every user of that process)
     nick: old, new                              away: nick, message
     account: nick, account                      msg: room, kind, nick, text, when, id, account, notice
@@ -106,7 +106,7 @@ class Mirror:
                 self._remove(user, CONNECTION_LOST)
         for origin, entry in present.values():
             user = self._user(origin, entry["nick"])
-            user.account, user.away = entry.get("account"), entry.get("away", "")
+            user.account, user.away, user.since = entry.get("account"), entry.get("away", ""), entry.get("since", 0.0)
             rooms = entry.get("rooms", {})
             for room in self._rooms.remote_members(user):
                 if room.name not in rooms and room.key not in {name_key(name) for name in rooms}:
@@ -158,9 +158,9 @@ class Mirror:
         return user if user is not None and user.process == origin else None
 
     def _join(self, origin: str, fields: list[Any]) -> None:
-        name, nick, account, away, flags = fields
+        name, nick, account, away, flags, since = fields
         user = self._user(origin, nick)
-        user.account, user.away = account, away
+        user.account, user.away, user.since = account, away, since
         self._enter(user, self._rooms.open(name), flags)
 
     def _part(self, origin: str, fields: list[Any]) -> None:
@@ -233,7 +233,7 @@ class Mirror:
         else:
             self._rooms.set_topic(room, text, nick, when)
             event = TopicChanged(room.name, nick, text, when, id)
-        recipients = [member for member in room.members if id not in member.seen.get(room.key, ())]
+        recipients = [member for member in room.members if not member.seen or id not in member.seen.get(room.key, ())]
         self._delivery.in_sequence(recipients, event)
 
     def _pm(self, origin: str, fields: list[Any]) -> None:

@@ -133,6 +133,10 @@ class Moderation:
         """Whether C{session} is identified to an account named by C{--oper}."""
         return session.account is not None and session.account in self._operators
 
+    def is_operator_account(self, account: str | None) -> bool:
+        """Whether C{account} (a key, or None for a guest) is named by C{--oper}."""
+        return account is not None and account in self._operators
+
     def _is_operator(self, session: Session, room: Room) -> bool:
         return session in room.operators or self.is_server_operator(session)
 

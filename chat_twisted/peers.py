@@ -246,6 +246,7 @@ class BusPeers(Peers):
             "nick": session.nick,
             "account": session.account,
             "away": session.away,
+            "since": session.connected_at,
             "rooms": {room.name: flags(room, session) for room in session.rooms.values()},
         }
         self._change(session.nick.lower(), json.dumps(entry, separators=(",", ":")).encode("utf-8"))

@@ -204,6 +204,8 @@ class Publishing:
 
         def show(messages: list[StoredMessage]) -> None:
             if not requested and self._peers.shared:  # a message shown here is not shown again live
+                if session.seen is None:
+                    session.seen = {}
                 session.seen[room.key] = frozenset(message.id for message in messages)
             if messages or requested:
                 self._delivery.write(session, History(room.name, tuple(messages), requested))

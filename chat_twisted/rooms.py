@@ -211,12 +211,12 @@ class Rooms:
     def remote_enter(self, room: Room, user: RemoteUser, flags: str) -> None:
         """Record that C{user}, of another process, is in C{room}, with C{flags}."""
         room.remote[name_key(user.nick)] = (user, flags)
-        user.rooms.add(room.key)
+        user.rooms[room.key] = None
 
     def remote_leave(self, room: Room, user: RemoteUser) -> None:
         """Record that C{user}, of another process, has left C{room}."""
         room.remote.pop(name_key(user.nick), None)
-        user.rooms.discard(room.key)
+        user.rooms.pop(room.key, None)
         self._forget_if_unused(room)
 
     def __iter__(self) -> Iterator[Room]:
@@ -274,7 +274,8 @@ class Rooms:
         del session.rooms[room.key]
         room.operators.discard(session)
         room.voiced.discard(session)
-        session.seen.pop(room.key, None)
+        if session.seen:
+            session.seen.pop(room.key, None)
         self._forget_if_unused(room)
 
     def _forget_if_unused(self, room: Room) -> None:

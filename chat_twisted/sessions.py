@@ -58,7 +58,7 @@ class Session:
         self.login_timer: IDelayedCall | None = None
         self.unflushed = False  # delivered to since the core last flushed it
         self.connected_at = self.active_at = now
-        self.seen: dict[str, frozenset[int]] = {}  # in a cluster: ids of messages its join history showed, by room
+        self.seen: dict[str, frozenset[int]] | None = None  # in a cluster: ids its join history showed, by room
 
     def submit(self, request: Request) -> Deferred[None]:
         """
@@ -94,14 +94,16 @@ class Session:
 class RemoteUser:
     """
     A user logged in on another process of the cluster, as this process knows them from the
-    bus: nickname, the process they are on, account key, away message, and the keys of their rooms.
+    bus: nickname, the process they are on, account key, away message, the keys of their rooms,
+    and when they connected.
     """
 
     nick: str
     process: str
     account: str | None = None
     away: str = ""
-    rooms: set[str] = field(default_factory=set)
+    rooms: dict[str, None] = field(default_factory=dict)  # an ordered set, in the order joined
+    since: float = 0.0
 
 
 class Directory:

@@ -17,6 +17,7 @@ from chat_twisted.core import SHUTDOWN_GRACE, ChatService
 from chat_twisted.errors import NickInUse, NotOperator
 from chat_twisted.model import (
     LOBBY,
+    Goodbye,
     Joined,
     Kicked,
     Left,
@@ -25,13 +26,17 @@ from chat_twisted.model import (
     PrivateMessage,
     RoomCutOff,
     Said,
+    TopicChanged,
+    TopicInfo,
     UserQuit,
+    Wallops,
     WhoList,
 )
 from chat_twisted.peers import LEASE, RENEW
 from chat_twisted.store.memory import MemoryStore
 from tests.fakes import RecordingClient
-from tests.helpers import error_of, make_core, ok, success_result_of, user
+from tests.helpers import START, error_of, make_core, ok, success_result_of, user
+from tests.test_core_accounts import PASSWORD
 
 
 class Cluster:
@@ -187,3 +192,53 @@ def test_moderation_reaches_the_other_process() -> None:
     assert bob_c.take() == [Joined("tea", "alice")]
     ok(alice.submit(rq.Part("tea", "later")))
     assert carol_c.take()[-1] == Left("tea", "alice", "later")
+
+
+def test_whois_and_topics_cross_processes() -> None:
+    """/whois answers for a user of the other process; a topic set there is shown here."""
+    cluster = Cluster()
+    alice_c, alice = user(cluster.a, "alice", LOBBY, port=1)
+    _, bob = user(cluster.b, "bob", LOBBY, "tea", port=2)
+    ok(bob.submit(rq.Away("lunch")))
+    ok(alice.submit(rq.Whois(("bob",))))
+    (info,) = alice_c.take()[-1].users  # type: ignore[attr-defined]
+    assert (info.nick, info.away, info.rooms, info.since) == ("bob", "lunch", (LOBBY, "tea"), START)
+    ok(alice.submit(rq.Join("tea")))
+    ok(bob.submit(rq.Topic("tea", "earl grey")))
+    assert TopicChanged("tea", "bob", "earl grey", START) in alice_c.take()
+    ok(alice.submit(rq.Topic("tea")))
+    assert alice_c.take() == [TopicInfo("tea", "earl grey", "bob", START)]
+
+
+def test_a_registered_owner_takes_the_nickname_back_from_the_other_process() -> None:
+    """The password of a registered nickname held on the other process closes that holder there."""
+    cluster = Cluster()
+    bob_c, bob = user(cluster.b, "bob", LOBBY, port=2)
+    ok(bob.submit(rq.Register(PASSWORD)))
+    ok(bob.submit(rq.Logout()))
+    _, intruder = user(cluster.b, "carol", LOBBY, port=3)
+    ok(intruder.submit(rq.Nick("carol2")))
+    client = RecordingClient("127.0.0.1:4")
+    session = cluster.b.connect(client, client.peer)
+    ok(session.submit(rq.Login("bob", PASSWORD, (LOBBY,))))
+    owner_c = RecordingClient("127.0.0.1:5")
+    owner = cluster.a.connect(owner_c, owner_c.peer)
+    ok(owner.submit(rq.Login("bob", PASSWORD, (LOBBY,))))
+    assert Goodbye("logged in from elsewhere") in client.take()
+    assert client.closed
+    assert owner.nick == "bob"
+
+
+def test_server_bans_and_wallops_reach_every_process() -> None:
+    """A server operator on one process bans an account: its user on the other is closed; /wall reaches both."""
+    cluster = Cluster(operators=["root"])
+    root_c, root = user(cluster.a, "root", LOBBY, port=1)
+    ok(root.submit(rq.Register(PASSWORD)))
+    zed_c, zed = user(cluster.b, "zed", LOBBY, port=2)
+    ok(zed.submit(rq.Register(PASSWORD)))
+    bob_c, _ = user(cluster.b, "bob", LOBBY, port=3)
+    ok(root.submit(rq.Wall("maintenance at noon")))
+    assert Wallops("root", "maintenance at noon", START) in bob_c.take()
+    ok(root.submit(rq.ServerBan("account:zed")))
+    assert zed_c.closed
+    assert UserQuit("zed", "banned", (LOBBY,)) in root_c.take()
