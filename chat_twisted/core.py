@@ -49,7 +49,7 @@ from chat_twisted.model import (
 )
 from chat_twisted.passwords import PasswordHasher
 from chat_twisted.publishing import MAX_HISTORY, Publishing
-from chat_twisted.rooms import Rooms
+from chat_twisted.rooms import QUIET_JOINS_ABOVE, Rooms
 from chat_twisted.sessions import CONNECTION_LOST, Directory, Session
 
 log = Logger()
@@ -87,6 +87,8 @@ class ChatService(Service):
     @param metrics: what the core counts into (C{--metrics}); None counts nothing.
     @param operators: the accounts of the server operators (C{--oper}).
     @param bus: the link to the other processes of a cluster (C{--bus}); None: this process alone.
+    @param quiet_joins_above: in a room with more members than this, joining is shown only to
+        the newcomer, and to the others once the newcomer speaks (0: always shown).
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class ChatService(Service):
         metrics: ChatMetrics | None = None,
         operators: Iterable[str] = (),
         bus: IChatBus | None = None,
+        quiet_joins_above: int = QUIET_JOINS_ABOVE,
     ) -> None:
         self.clock = clock
         self.store = store
@@ -118,7 +121,7 @@ class ChatService(Service):
         accounts = Accounts(store, hasher, clock)
         self.peers = peers = BusPeers(bus, clock) if bus is not None else Peers()
         self.directory = Directory()
-        self.rooms = Rooms(self.delivery, peers)
+        self.rooms = Rooms(self.delivery, peers, quiet_joins_above)
         self.publishing = Publishing(clock, store, accounts, self.delivery, self.rooms, self.directory, self.metrics,
                                      peers)
         self.logins = Logins(clock, accounts, self.delivery, self.rooms, self.directory, nick_timeout, self._close,

@@ -132,18 +132,24 @@ class Mirror:
         return user
 
     def _enter(self, user: RemoteUser, room: Room, flags: str) -> None:
+        large = self._rooms.large(room)
         self._rooms.remote_enter(room, user, flags)
-        self._delivery.in_sequence(room.members, Joined(room.name, user.nick))
+        if large:  # shown joining once they speak
+            room.unseen.add(name_key(user.nick))
+        else:
+            self._delivery.in_sequence(room.members, Joined(room.name, user.nick))
 
     def _leave(self, user: RemoteUser, room: Room, reason: str) -> None:
+        unseen = name_key(user.nick) in room.unseen
         self._rooms.remote_leave(room, user)
-        self._delivery.in_sequence(room.members, Left(room.name, user.nick, reason))
+        if not unseen:
+            self._delivery.in_sequence(room.members, Left(room.name, user.nick, reason))
 
     def _remove(self, user: RemoteUser, reason: str) -> None:
         """Take C{user} out of every room and the directory; the users who shared a room see one quit each."""
         shared: dict[Session, list[str]] = {}
         for room in self._rooms.remote_members(user):
-            for member in room.members:
+            for member in () if name_key(user.nick) in room.unseen else room.members:
                 shared.setdefault(member, []).append(room.name)
             self._rooms.remote_leave(room, user)
         self._directory.remote.pop(name_key(user.nick), None)
@@ -195,6 +201,9 @@ class Mirror:
         neighbours: dict[Session, None] = {}
         for room in rooms:
             room.remote[name_key(new)] = (user, flags[room.key])
+            if name_key(old) in room.unseen:
+                room.unseen.discard(name_key(old))
+                room.unseen.add(name_key(new))
             neighbours.update(room.members)
         self._delivery.in_sequence(neighbours, NickChanged(old, new))
 
@@ -233,6 +242,8 @@ class Mirror:
         else:
             self._rooms.set_topic(room, text, nick, when)
             event = TopicChanged(room.name, nick, text, when, id)
+        if room.unseen and self._rooms.speaks(room, nick):  # a large room: shown joining only now
+            self._delivery.in_sequence(room.members, Joined(room.name, nick))
         recipients = [member for member in room.members if not member.seen or id not in member.seen.get(room.key, ())]
         self._delivery.in_sequence(recipients, event)
 

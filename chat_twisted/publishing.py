@@ -38,6 +38,7 @@ from chat_twisted.model import (
     Event,
     History,
     HistoryPoint,
+    Joined,
     OfflineMessage,
     OfflineQueued,
     PrivateMessage,
@@ -155,6 +156,9 @@ class Publishing:
             if stored is not None:
                 stored()
             self._metrics.message(kind)
+            if room.unseen and self._rooms.speaks(room, record.sender):  # a large room: shown joining only now
+                self._delivery.fan_out(tuple(member for member in recipients if member is not session),
+                                       Joined(room.name, record.sender))
             self._delivery.fan_out(recipients, event(id))
 
         def failed(failure: Failure) -> None:

@@ -33,6 +33,12 @@ from chat_twisted.peers import Peers
 from chat_twisted.sessions import RemoteUser, Session
 
 
+#: Above this many members, a room is not shown each newcomer joining, only those who then
+#: speak (just before their first words), and not shown those who leave without having spoken:
+#: a storm of N logins into one room costs O(N), not O(N^2). /who and history stay exact.
+QUIET_JOINS_ABOVE = 500
+
+
 class Room:
     """
     A named room: its topic (who set it, when), its members in the order they joined, and its
@@ -42,7 +48,7 @@ class Room:
     """
 
     __slots__ = ("name", "key", "topic", "topic_by", "topic_at", "members", "operators", "voiced", "modes",
-                 "bans", "invited", "owner", "kept_operators", "remote")
+                 "bans", "invited", "owner", "kept_operators", "remote", "unseen")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -59,6 +65,7 @@ class Room:
         self.owner: str | None = None
         self.kept_operators: set[str] = set()
         self.remote: dict[str, tuple[RemoteUser, str]] = {}  # users of other processes by key: user, flags "o"/"v"/""
+        self.unseen: set[str] = set()  # keys of members whose joining the room was not shown (a large room)
 
     @property
     def empty(self) -> bool:
@@ -94,9 +101,11 @@ class Rooms:
     C{quiet} is set while the server shuts down: then nobody is told of others leaving.
     """
 
-    def __init__(self, delivery: Delivery, peers: Peers | None = None) -> None:
+    def __init__(self, delivery: Delivery, peers: Peers | None = None,
+                 quiet_joins_above: int = QUIET_JOINS_ABOVE) -> None:
         self._delivery = delivery
         self._peers = peers or Peers()
+        self.quiet_joins_above = quiet_joins_above
         self._rooms: dict[str, Room] = {LOBBY: Room(LOBBY)}
         self._topics: dict[str, tuple[str, str, float]] = {}  # by room key: text, by, at
         self.quiet = False
@@ -147,7 +156,11 @@ class Rooms:
         room = self.open(name)
         room.members[session] = None
         session.rooms[key] = room
-        self._delivery.to_all(room.members, Joined(room.name, session.nick))
+        if self.large(room):
+            room.unseen.add(name_key(session.nick))
+            self._delivery.to(session, Joined(room.name, session.nick))
+        else:
+            self._delivery.to_all(room.members, Joined(room.name, session.nick))
         if room.topic:
             self._delivery.to(session, room.topic_info())
         return room
@@ -155,9 +168,11 @@ class Rooms:
     def leave(self, session: Session, room: Room, reason: str) -> None:
         """Take C{session} out of C{room}; those who remain, and the leaver, see it leave."""
         assert session.nick is not None
+        unseen = self._unseen(room, session.nick)
         self._remove(session, room)
         if not self.quiet:
-            self._delivery.to_all((*room.members, session), Left(room.name, session.nick, reason))
+            shown_to = (session,) if unseen else (*room.members, session)
+            self._delivery.to_all(shown_to, Left(room.name, session.nick, reason))
             self._peers.announce("part", room.name, session.nick, reason)
             self._peers.present(session)
 
@@ -170,8 +185,9 @@ class Rooms:
         assert nick is not None
         shared: dict[Session, list[str]] = {}
         for room in list(session.rooms.values()):
+            unseen = self._unseen(room, nick)
             self._remove(session, room)
-            for member in room.members:
+            for member in () if unseen else room.members:
                 shared.setdefault(member, []).append(room.name)
         if self.quiet:
             return
@@ -216,6 +232,7 @@ class Rooms:
     def remote_leave(self, room: Room, user: RemoteUser) -> None:
         """Record that C{user}, of another process, has left C{room}."""
         room.remote.pop(name_key(user.nick), None)
+        room.unseen.discard(name_key(user.nick))
         user.rooms.pop(room.key, None)
         self._forget_if_unused(room)
 
@@ -237,10 +254,37 @@ class Rooms:
     def renamed(self, session: Session, old: str) -> None:
         """Tell C{session}'s neighbours it is now called by its (new) nickname."""
         assert session.nick is not None
+        for room in session.rooms.values():
+            if self._unseen(room, old):
+                room.unseen.add(name_key(session.nick))
         self._delivery.to_all(self.neighbours(session), NickChanged(old, session.nick))
         self._peers.announce("nick", old, session.nick)
         self._peers.absent(old)
         self._peers.present(session)
+
+    # --- large rooms: joins shown once the newcomer speaks ------------------------------------------
+
+    def large(self, room: Room) -> bool:
+        """Whether C{room} has more members (here and elsewhere) than joins are shown for."""
+        return 0 < self.quiet_joins_above < len(room.members) + len(room.remote)
+
+    @staticmethod
+    def _unseen(room: Room, nick: str) -> bool:
+        """Forget that C{nick}'s joining C{room} was not shown; say whether it was not."""
+        if not room.unseen:
+            return False
+        key = name_key(nick)
+        if key not in room.unseen:
+            return False
+        room.unseen.discard(key)
+        return True
+
+    def speaks(self, room: Room, nick: str) -> bool:
+        """
+        C{nick} is about to speak in C{room}: if its joining was not shown, it is to be shown now
+        (return True; the caller shows it, in its place in the order).
+        """
+        return self._unseen(room, nick)
 
     def set_topic(self, room: Room, text: str, by: str, at: float) -> None:
         """Make C{text} the topic of C{room} (it has been stored already)."""
@@ -274,6 +318,8 @@ class Rooms:
         del session.rooms[room.key]
         room.operators.discard(session)
         room.voiced.discard(session)
+        if room.unseen:
+            room.unseen.discard(name_key(session.nick or ""))
         if session.seen:
             session.seen.pop(room.key, None)
         self._forget_if_unused(room)

@@ -39,6 +39,7 @@ from chat_twisted.metrics import ChatMetrics, metrics_site
 from chat_twisted.model import check_name
 from chat_twisted.passwords import PasswordHasher
 from chat_twisted.process import ProcessService
+from chat_twisted.rooms import QUIET_JOINS_ABOVE
 from chat_twisted.retention import DEFAULT_OFFLINE_DAYS, RetentionService, RetentionSettings
 from chat_twisted.store.postgres import PostgresStore, connection_parameters, is_postgres_url, redacted
 from chat_twisted.store.sqlite import SqliteStore
@@ -139,6 +140,9 @@ class Options(usage.Options):
                    "Seconds of the window --connections-per-window counts in.", float),
         _parameter("nick-timeout", DEFAULT_NICK_TIMEOUT, 0,
                    "Seconds a connection has to choose a nickname; 0 turns it off.", float),
+        _parameter("quiet-joins-above", QUIET_JOINS_ABOVE, 0,
+                   "In a room with more members than this, others are shown a newcomer joining only once"
+                   " the newcomer speaks (so a storm of logins costs O(N), not O(N^2)); 0: always shown."),
         _parameter("history-days", 0, 0,
                    "Delete room messages older than this many days, in small batches in the background;"
                    " 0 keeps them forever.", float),
@@ -305,6 +309,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         on_store_failure=stop_on_store_failure(reactor, redacted(database) if postgres else database),
         metrics=metrics,
         operators=options["oper"],
+        quiet_joins_above=options["quiet-joins-above"],
         bus=RedisBus(options["bus"], prefix=options["bus-prefix"], reactor=reactor) if options["bus"] else None,
     )
     core.setServiceParent(top)

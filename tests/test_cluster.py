@@ -242,3 +242,15 @@ def test_server_bans_and_wallops_reach_every_process() -> None:
     ok(root.submit(rq.ServerBan("account:zed")))
     assert zed_c.closed
     assert UserQuit("zed", "banned", (LOBBY,)) in root_c.take()
+
+
+def test_a_large_room_shows_a_newcomer_of_the_other_process_once_it_speaks() -> None:
+    """Above the threshold, a join on the other process is shown here only just before the newcomer's words."""
+    cluster = Cluster(quiet_joins_above=1)
+    alice_c, _ = user(cluster.a, "alice", LOBBY, port=1)
+    user(cluster.b, "bob", LOBBY, port=2)
+    alice_c.take()
+    _, carol = user(cluster.b, "carol", LOBBY, port=3)
+    assert alice_c.take() == []
+    ok(carol.submit(rq.Say(LOBBY, "hi")))
+    assert alice_c.take() == [Joined(LOBBY, "carol"), Said(LOBBY, "carol", "hi", START)]
