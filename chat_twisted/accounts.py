@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -21,6 +22,7 @@ from chat_twisted.errors import (
     NotRegistered,
     PasswordRule,
     TooManyAttempts,
+    Unavailable,
     WrongPassword,
 )
 from chat_twisted.interfaces import IChatStore
@@ -85,9 +87,18 @@ class Accounts:
         if wait > 0:
             raise TooManyAttempts(math.ceil(wait))
 
+    @staticmethod
+    async def _read(reading: Deferred[Account | None]) -> Account | None:
+        """The account C{reading} fires with; a store that cannot be read is L{Unavailable}."""
+        try:
+            return await reading
+        except Exception:
+            log.failure("reading an account from the store failed")
+            raise Unavailable("accounts") from None
+
     async def lookup(self, nick_key: str) -> Account | None:
         """Return the account registered under C{nick_key}, if any."""
-        return await self._store.get_account(nick_key)
+        return await self._read(self._store.get_account(nick_key))
 
     async def register(self, nick_key: str, nick: str, password: str, address: str) -> None:
         """
@@ -116,7 +127,7 @@ class Accounts:
         """
         address_key, pair_key = self._keys(nick_key, address)
         self._refuse_in_backoff(address_key, pair_key, nick_key)
-        account = await self._store.get_account(nick_key)
+        account = await self._read(self._store.get_account(nick_key))
         if account is None:
             raise NotRegistered(nick)
         return await self._verify(account, nick_key, nick, password, address)
@@ -151,7 +162,7 @@ class Accounts:
         except PasswordRule:
             self._backoff.failed(address_key)
             raise
-        account = await self._store.get_account(nick_key)
+        account = await self._read(self._store.get_account(nick_key))
         if account is None:
             raise NotRegistered(nick_key)
         await self._verify(account, nick_key, account.nick, old, address)

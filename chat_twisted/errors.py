@@ -300,6 +300,16 @@ class NotStored(ChatError):
 
 
 @dataclass(eq=False, repr=False)
+class Unavailable(ChatError):
+    """
+    What the request needs cannot be reached just now: C{what} is C{"accounts"} (the store
+    could not be read) or C{"servers"} (the link to the cluster's other servers is down).
+    """
+
+    what: str
+
+
+@dataclass(eq=False, repr=False)
 class HistoryUnavailable(ChatError):
     """The history of C{room} could not be read from the store."""
 

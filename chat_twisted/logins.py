@@ -15,6 +15,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chat_twisted.accounts import Accounts
+from chat_twisted.bus import BusUnavailable
 from chat_twisted.delivery import Delivery
 from chat_twisted.errors import (
     AlreadyLoggedIn,
@@ -25,6 +26,7 @@ from chat_twisted.errors import (
     NickRegistered,
     NotIdentified,
     NotLoggedIn,
+    Unavailable,
 )
 from chat_twisted.model import (
     AccountChanged,
@@ -151,7 +153,11 @@ class Logins:
         key = name_key(nick)
         if self.directory.find(nick) is None:
             taking = self._peers.take_over_name(key) if registered else self._peers.claim_name(key)
-            if not await taking:
+            try:
+                free = await taking
+            except BusUnavailable:
+                raise Unavailable("servers") from None
+            if not free:
                 raise NickInUse(nick)
         if session.closed:
             if self.directory.find(nick) is None:

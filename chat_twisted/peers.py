@@ -36,6 +36,9 @@ CHANNEL = "chat"
 LEASE = 9.0
 #: Seconds between renewals of the heartbeat and the claims, and between looks for dead processes.
 RENEW = 3.0
+#: Seconds a room message of this process may take to come back from the bus; after that it is
+#: shown here alone (its subscription was lost meanwhile), so that nothing here waits forever.
+COMEBACK = 5.0
 
 #: What the mirror is called with for each event another process announced: the process it
 #: speaks for, the event's kind and its fields.
@@ -88,6 +91,11 @@ class Peers:
 
     def absent(self, nick: str) -> None:
         """Nobody to tell."""
+
+    @property
+    def connected(self) -> bool:
+        """Whether the others can be reached now (alone, there is nobody to miss)."""
+        return True
 
 
 class BusPeers(Peers):
@@ -215,8 +223,31 @@ class BusPeers(Peers):
             if waiting is not None:
                 waiting.errback(failure)
 
+        def late() -> None:
+            log.warn("a room message did not come back from the bus in time; shown here alone")
+            failed(Failure(BusUnavailable("no answer in time")))
+
+        timer = self.clock.callLater(COMEBACK, late)
+
+        def settled(result: object) -> object:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        back.addBoth(settled)
         self._publish(self.process_id, token, kind, fields).addErrback(failed)
         return back
+
+    def _fail_waiting(self) -> None:
+        """The link is lost: every own room message still on its way is shown here alone."""
+        waiting, self._waiting = self._waiting, {}
+        for back in waiting.values():
+            back.errback(Failure(BusUnavailable("the link was lost")))
+
+    @property
+    def connected(self) -> bool:
+        """Whether the link to the other processes is up."""
+        return self._connected
 
     def _publish(self, origin: str, token: int, kind: str, fields: Iterable[Any]) -> Deferred[int]:
         payload = json.dumps([self.process_id, token, origin, kind, *fields], separators=(",", ":"))
@@ -235,6 +266,9 @@ class BusPeers(Peers):
             return
         if origin == self.process_id:
             return  # applied here already
+        if kind == "back":  # a process that was cut off has put its users back: read them
+            Deferred.fromCoroutine(self._read_snapshot()).addErrback(_ignore_unavailable)
+            return
         self.on_remote(origin, kind, fields)
 
     # --- presence ---------------------------------------------------------------------------
@@ -289,6 +323,7 @@ class BusPeers(Peers):
         if not await self.bus.heartbeat(self.process_id, LEASE):
             log.warn("this process's heartbeat lapsed; announcing its users again")
             await self._announce_again()
+            self.announce("back")
         if self._names:
             kept = await self.bus.renew(list(self._names), self.process_id, LEASE)
             for key in self._names - kept:
@@ -314,12 +349,17 @@ class BusPeers(Peers):
             if self._connected:
                 log.warn("lost the link to the other processes; serving this process's users alone")
             self._connected = False
+            self._fail_waiting()
+            return
+        was_connected, self._connected = self._connected, True
+        if was_connected and CHANNEL not in status.gaps:
             return
         log.info("the link to the other processes is back")
-        self._connected = True
         restored = Deferred.fromCoroutine(self._announce_again())
+        restored.addCallback(lambda _: self.announce("back"))
         restored.addCallback(lambda _: Deferred.fromCoroutine(self._read_snapshot()))
-        restored.addCallback(lambda _: self.on_cut())
+        if CHANNEL in status.gaps:
+            restored.addCallback(lambda _: self.on_cut())
         restored.addErrback(_ignore_unavailable)
 
 

@@ -29,6 +29,7 @@ from chat_twisted.errors import (
     NoSuchUser,
     NotStored,
     SearchUnavailable,
+    Unavailable,
 )
 from chat_twisted.interfaces import IChatStore
 from chat_twisted.metrics import MetricsHooks
@@ -273,6 +274,8 @@ class Publishing:
             return
         remote = self._directory.find_remote(target_nick) if self._peers.shared else None
         if remote is not None:
+            if not self._peers.connected:
+                raise Unavailable("servers")
             account = session.account
             self._metrics.message("private")
             self._peers.announce("pm", target_nick, sender, text, when, notice, action, account)

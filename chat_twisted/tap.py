@@ -225,6 +225,8 @@ class Options(usage.Options):
         if self["bus"] is not None:
             if not is_redis_url(self["bus"]):
                 raise usage.UsageError(f"--bus {self['bus']!r} is not a redis:// URL")
+            if not is_postgres_url(self["db"]):
+                raise usage.UsageError("--bus needs a --db postgresql://... URL that every process of the cluster shares")
             try:
                 parse_redis_url(self["bus"])
             except ValueError as error:

@@ -7,8 +7,8 @@ nickname claims with leases, and presence (which processes are alive and what ea
 What must outlast a restart (history, accounts) is the store's, not the bus's.
 
 Two implementations pass the same contract suite (tests/test_bus_contract.py):
-L{chat_twisted.bus.local.LocalBus}, in the process, the default for one process and the fake the
-core's tests use; and L{chat_twisted.bus.redis.RedisBus}, over Redis, for several processes.
+L{chat_twisted.bus.local.LocalBus}, in the process, on which the core's tests run several
+"processes" at once (a server without C{--bus} needs no bus at all: it is the whole cluster); and L{chat_twisted.bus.redis.RedisBus}, over Redis, for several processes.
 Nothing here writes to a transport of a chat connection.
 """
 

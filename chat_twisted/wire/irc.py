@@ -61,6 +61,7 @@ from chat_twisted.wire.irc_render import (
     channel,
 )
 from chat_twisted.wire.irc_syntax import MAX_CLIENT_TAGS, MAX_LINE, IrcMessage, ban_mask, line, parse_message
+from chat_twisted.wire.text import describe
 
 #: Seconds of silence before the server pings a client, and then before it gives up on it.
 PING_INTERVAL = 90.0
@@ -302,6 +303,8 @@ class IrcProtocol(GuardedLineReceiver):
         if isinstance(error, errors.Busy):
             return [line(view.server, "FAIL", "*", "TEMPORARILY_UNAVAILABLE",
                          trailing="Server busy; try again in a moment")]
+        if isinstance(error, errors.Unavailable):
+            return [line(view.server, "FAIL", "*", "TEMPORARILY_UNAVAILABLE", trailing=describe(error))]
         if isinstance(error, errors.InternalError):
             return [line(view.server, "FAIL", "*", "INTERNAL_ERROR", trailing="internal error; the command was not handled")]
         return view.error(error)

@@ -42,6 +42,7 @@ from chat_twisted.model import (
     RecipientAway,
     Registered,
     RoomClaimed,
+    RoomCutOff,
     RoomList,
     RoomModes,
     Said,
@@ -127,6 +128,7 @@ render.register(Invited, _plain("invited"))
 render.register(RoomClaimed, _plain("claimed"))
 render.register(RoomModes, _plain("modes"))
 render.register(Killed, _plain("killed"))
+render.register(RoomCutOff, _plain("cut_off"))
 
 
 @render.register

@@ -430,6 +430,8 @@ _words(errors.NotIdentified, lambda e: "you are not logged in to a registered ni
 _words(errors.WrongPassword, lambda e: f"wrong password for {e.nick}")
 _words(errors.TooManyAttempts, lambda e: f"too many failed logins; try again in {e.seconds} seconds")
 _words(errors.Busy, lambda e: "server busy; try again in a moment")
+_words(errors.Unavailable, lambda e: "accounts cannot be checked just now; try again in a moment"
+       if e.what == "accounts" else "the other servers cannot be reached just now; try again in a moment")
 _words(errors.NotLoggedIn, lambda e: "choose a nickname first (or /login NICK PASSWORD, or /quit)")
 _words(errors.AlreadyLoggedIn, lambda e: "you already have a nickname; use /nick NEW to change it")
 _words(errors.MailboxFull, lambda e: f"{e.nick} has too many messages waiting; try again later")
