@@ -1,4 +1,4 @@
-"""Shared pytest fixtures, and where the garbage collector may run."""
+"""Shared pytest fixtures (the plain helpers are in tests/helpers.py), and where the garbage collector may run."""
 
 from __future__ import annotations
 
@@ -8,11 +8,23 @@ import secrets
 import shutil
 import socket
 from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.e2e import VirtualDisplay
+# The helpers' own asserts (a Deferred that has not fired, a line without its CRLF) say what they
+# compared, like the tests' (this must come before anything imports tests.helpers).
+pytest.register_assert_rewrite("tests.helpers")
+
+from twisted.internet.testing import EventLoggingObserver  # noqa: E402
+from twisted.logger import globalLogPublisher  # noqa: E402
+
+import chat_twisted.client.app as client_module  # noqa: E402
+from chat_twisted.client.options import ENVIRONMENT  # noqa: E402
+from tests.e2e import VirtualDisplay  # noqa: E402
+from tests.helpers import FakeStdio, PipedConsole  # noqa: E402
 
 #: Tests between two collections of cyclic garbage (see L{pytest_runtest_teardown}).
 _COLLECT_EVERY = 20
@@ -98,3 +110,39 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(postgres_server, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+# --- logs ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def logged() -> Iterator[EventLoggingObserver]:
+    """Every log event published while the test runs."""
+    observer = EventLoggingObserver()
+    globalLogPublisher.addObserver(observer)
+    yield observer
+    globalLogPublisher.removeObserver(observer)
+
+
+# --- the terminal client ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """
+    Neither CHAT_* variables nor a config file of whoever runs the tests reach the client. The
+    client's test modules use it for every test: C{pytestmark = pytest.mark.usefixtures("no_user_settings")}.
+    """
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-config"))
+
+
+@pytest.fixture
+def fake_stdio(monkeypatch: pytest.MonkeyPatch) -> FakeStdio:
+    """Make C{run} attach its terminal side to a StringTransport instead of the real stdio."""
+    fake = FakeStdio()
+    monkeypatch.setattr(client_module, "stdio", SimpleNamespace(StandardIO=fake.StandardIO))
+    monkeypatch.setattr(client_module, "Console", PipedConsole)
+    return fake

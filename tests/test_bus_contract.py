@@ -27,7 +27,7 @@ import txredisapi
 from twisted.internet.defer import CancelledError, Deferred, gatherResults
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import EventLoggingObserver
-from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, formatEvent
 from zope.interface.verify import verifyObject
 
 from chat_twisted.bus import BusStatus, BusUnavailable, IChatBus, ProcessPresence
@@ -450,7 +450,7 @@ class TestBusContract:
         assert staying.payloads() == [b"one", b"two"]
 
     @pytest_twisted.ensureDeferred
-    async def test_failing_receiver_does_not_stop_the_others(self, cluster: Cluster) -> None:
+    async def test_failing_receiver_does_not_stop_the_others(self, cluster: Cluster, logged: EventLoggingObserver) -> None:
         """A receiver that raises is logged and skipped; the next receiver and the next message are delivered."""
         bus = await cluster.bus()
         recorder = Recorder()
@@ -465,6 +465,9 @@ class TestBusContract:
 
         await cluster.until(lambda: len(recorder.got) == 2, "both arrived")
         assert recorder.payloads() == [b"one", b"two"]
+        failures = [event for event in logged if "log_failure" in event and event.get("channel") == "lobby"]
+        assert [event["log_failure"].type for event in failures] == [RuntimeError, RuntimeError], failures
+        assert all(formatEvent(event).startswith("A receiver of bus channel lobby failed") for event in failures)
 
     @pytest_twisted.ensureDeferred
     async def test_stopped_bus_refuses_calls(self, cluster: Cluster) -> None:
@@ -771,15 +774,6 @@ class TestLocalBus:
         d.addErrback(failures.append)
         assert failures, "the Deferred did not fail"
         return failures[0].value
-
-
-@pytest.fixture
-def logged() -> Iterator[EventLoggingObserver]:
-    """Every log event published while the test runs."""
-    observer = EventLoggingObserver()
-    globalLogPublisher.addObserver(observer)
-    yield observer
-    globalLogPublisher.removeObserver(observer)
 
 
 @pytest.fixture

@@ -12,21 +12,17 @@ from __future__ import annotations
 import os
 import runpy
 from collections.abc import Iterator
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from twisted.internet import stdio
-from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import ensureDeferred
 from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import (
     MemoryReactorClock,
     StringTransport,
-    StringTransportWithDisconnection,
     SynchronousResolver,
 )
 from twisted.python.failure import Failure
@@ -38,79 +34,26 @@ from chat_twisted.client import (
     QUIT_GRACE_SECONDS,
     ChatClient,
     Console,
-    ServerSide,
     TerminalSide,
     main,
     parse_args,
     run,
 )
-from chat_twisted.client.options import ENVIRONMENT
+from tests.helpers import (
+    FakeStdio,
+    ServerConnection,
+    TerminalConnection,
+    accept,
+    attach_terminal,
+    exit_code,
+    result_of,
+)
+
+#: No CHAT_* variables or user config file of whoever runs the tests reach the client here.
+pytestmark = pytest.mark.usefixtures("no_user_settings")
+
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def no_user_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Neither CHAT_* variables nor a config file of whoever runs the tests reach the client."""
-    for name in ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-config"))
-
-
-class ServerConnection:
-    """A L{ServerSide} on its own StringTransport: feed it server bytes, read what it sent."""
-
-    def __init__(self, client: ChatClient, tls: bool = False) -> None:
-        self.transport = StringTransportWithDisconnection()
-        self.protocol = ServerSide(client, tls=tls)
-        self.transport.protocol = self.protocol
-        self.protocol.makeConnection(self.transport)
-
-    def receive(self, data: bytes) -> None:
-        """Deliver C{data} from the server as one read."""
-        self.protocol.dataReceived(data)
-
-    def sent(self) -> list[bytes]:
-        """Return the lines sent to the server since the last call (each checked to end in CRLF)."""
-        raw = self.transport.value()
-        self.transport.clear()
-        assert raw == b"" or raw.endswith(b"\r\n"), raw
-        return raw.split(b"\r\n")[:-1]
-
-    def close(self) -> None:
-        """The server closes the connection."""
-        self.transport.loseConnection()
-
-
-class TerminalConnection:
-    """A L{TerminalSide} on its own StringTransport: type bytes in, read the lines shown."""
-
-    def __init__(self, protocol: TerminalSide, transport: StringTransport | None = None) -> None:
-        self.transport = StringTransportWithDisconnection() if transport is None else transport
-        self.protocol = protocol
-        self.transport.protocol = protocol
-        self.protocol.makeConnection(self.transport)
-
-    def type(self, data: bytes) -> None:
-        """The user types C{data} (one read from standard input)."""
-        self.protocol.dataReceived(data)
-
-    def end_input(self) -> None:
-        """Standard input reaches its end (Ctrl-D or the end of a pipe)."""
-        self.protocol.readConnectionLost()
-
-    def shown(self) -> list[str]:
-        """Return the lines shown since the last call (each checked to end in LF) and clear them."""
-        raw = self.transport.value()
-        self.transport.clear()
-        assert raw == b"" or raw.endswith(b"\n"), raw
-        return raw.decode("utf-8").split("\n")[:-1]
-
-
-def attach_terminal(client: ChatClient, transport: StringTransport | None = None) -> TerminalConnection:
-    """Attach a new L{TerminalSide} of C{client} to C{transport} (by default one that reports its close)."""
-    return TerminalConnection(TerminalSide(client), transport)
 
 
 def make_session() -> tuple[ChatClient, Clock, ServerConnection, TerminalConnection]:
@@ -120,22 +63,6 @@ def make_session() -> tuple[ChatClient, Clock, ServerConnection, TerminalConnect
     server = ServerConnection(client)
     terminal = attach_terminal(client)
     return client, clock, server, terminal
-
-
-def result_of(d: Deferred[Any]) -> Any:
-    """Return what the already-fired C{d} fired with (a Failure if it failed), consuming it."""
-    results: list[Any] = []
-    d.addBoth(results.append)
-    assert results, "the Deferred has not fired"
-    return results[0]
-
-
-def exit_code(d: Deferred[Any]) -> object:
-    """Return the code of the C{SystemExit} that the already-fired C{d} failed with."""
-    failure = result_of(d)
-    assert isinstance(failure, Failure), failure
-    failure.trap(SystemExit)
-    return failure.value.code
 
 
 # --- connecting and the nickname ---------------------------------------------------------------
@@ -449,44 +376,6 @@ def test_parse_args_rejects_non_numeric_port(capsys: pytest.CaptureFixture[str])
 
 
 # --- run and main --------------------------------------------------------------------------------
-
-
-class FakeStdio:
-    """Stands in for C{twisted.internet.stdio}: StandardIO attaches the protocol to a StringTransport."""
-
-    def __init__(self) -> None:
-        self.terminals: list[TerminalConnection] = []
-
-    def StandardIO(self, protocol: TerminalSide, reactor: object = None) -> StringTransportWithDisconnection:
-        terminal = TerminalConnection(protocol)
-        self.terminals.append(terminal)
-        return terminal.transport
-
-
-@pytest.fixture
-def fake_stdio(monkeypatch: pytest.MonkeyPatch) -> FakeStdio:
-    """Make C{run} attach its terminal side to a StringTransport instead of the real stdio."""
-    fake = FakeStdio()
-    monkeypatch.setattr(client_module, "stdio", SimpleNamespace(StandardIO=fake.StandardIO))
-    monkeypatch.setattr(client_module, "Console", PipedConsole)
-    return fake
-
-
-class PipedConsole(Console):
-    """A console whose standard input and output are not terminals (as under a pipe), whatever pytest's are."""
-
-    def is_interactive(self) -> bool:
-        return False
-
-
-def accept(reactor: MemoryReactorClock) -> StringTransportWithDisconnection:
-    """Complete the client's pending TCP connection on C{reactor}; return the server-side transport."""
-    host, port, factory, _, _ = reactor.tcpClients[-1]
-    protocol = factory.buildProtocol(IPv4Address("TCP", host, port))
-    transport = StringTransportWithDisconnection()
-    transport.protocol = protocol
-    protocol.makeConnection(transport)
-    return transport
 
 
 class RecordingResolver(SynchronousResolver):

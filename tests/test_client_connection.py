@@ -7,12 +7,9 @@ server and the terminal.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from OpenSSL import SSL
 from twisted.internet import defer, error
-from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
@@ -20,26 +17,9 @@ from chat_twisted.client import ChatClient, ServerSide
 from chat_twisted.client.identity import Identity, secret_start
 from chat_twisted.client.reconnect import Backoff, Reconnector, describe
 from chat_twisted.client.tls import CONNECT_TIMEOUT_SECONDS
-from tests.test_client import ServerConnection, attach_terminal, result_of
-from tests.test_client_interactive import CTRL_C, TerminalUnderTest, make_session
+from tests.helpers import CTRL_C, Dialler, ServerConnection, TerminalUnderTest, attach_terminal, make_session, result_of
 
 WHERE = "127.0.0.1:5000"
-
-
-class Dialler:
-    """Stands in for C{endpoint.connect(factory)}: each call is one attempt, fired by the test."""
-
-    def __init__(self) -> None:
-        self.attempts: list[Deferred[Any]] = []
-
-    def __call__(self) -> Deferred[Any]:
-        attempt: Deferred[Any] = Deferred()
-        self.attempts.append(attempt)
-        return attempt
-
-    def refuse(self) -> None:
-        """The last attempt is refused."""
-        self.attempts[-1].errback(Failure(error.ConnectionRefusedError()))
 
 
 def fixed_backoff() -> Backoff:

@@ -10,101 +10,32 @@ from __future__ import annotations
 import re
 
 import pytest
-from twisted.conch.insults import helper, insults
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport, StringTransportWithDisconnection
 from twisted.python.failure import Failure
 
-from chat_twisted.client import ChatClient, InteractiveTerminal
+from chat_twisted.client import ChatClient
 from chat_twisted.client.interactive import CLIENT_HELP, HISTORY, SCROLLBACK
 from chat_twisted.client.session import QUIT_GRACE_SECONDS
-from tests.test_client import ServerConnection, result_of
-
-# --- helpers ---------------------------------------------------------------------------------------
-
-UP, DOWN, RIGHT, LEFT = b"\x1b[A", b"\x1b[B", b"\x1b[C", b"\x1b[D"
-HOME, END, DELETE, INSERT = b"\x1b[1~", b"\x1b[4~", b"\x1b[3~", b"\x1b[2~"
-BACKSPACE, CTRL_C, CTRL_D, CTRL_L = b"\x7f", b"\x03", b"\x04", b"\x0c"
-
-
-class Screen:
-    """An in-memory terminal of C{width} x C{height} cells, fed the bytes a program writes (ASCII only)."""
-
-    def __init__(self, width: int, height: int) -> None:
-        self.buffer = helper.TerminalBuffer()
-        self.buffer.width, self.buffer.height = width, height
-        self.parser = insults.ClientProtocol(lambda: self.buffer)
-        self.parser.makeConnection(StringTransport())
-
-    def feed(self, data: bytes) -> None:
-        """Write C{data} to the terminal."""
-        self.parser.dataReceived(data)
-
-    def rows(self) -> list[str]:
-        """Return every row of the screen, trailing blanks removed."""
-        return [row.rstrip() for row in bytes(self.buffer).decode("ascii").split("\n")]
-
-    def text(self) -> list[str]:
-        """Return the rows from the first to the last non-empty one."""
-        rows = self.rows()
-        while rows and not rows[-1]:
-            rows.pop()
-        return rows
-
-    @property
-    def cursor(self) -> tuple[int, int]:
-        """The cursor's (column, row)."""
-        return (self.buffer.x, self.buffer.y)
-
-    def foreground(self, column: int, row: int) -> int:
-        """The colour number (0-7, 7 being the default white) of the character at C{column}, C{row}."""
-        return self.buffer.getCharacter(column, row)[1].foreground
-
-
-class TerminalUnderTest:
-    """An InteractiveTerminal of C{client} under ServerProtocol on a StringTransport, shown on a L{Screen}."""
-
-    def __init__(self, client: ChatClient, width: int = 40, height: int = 10, colour: bool = False) -> None:
-        self.protocol = InteractiveTerminal(client, colour=colour, size=(width, height))
-        self.insults = insults.ServerProtocol(lambda: self.protocol)
-        self.transport = StringTransportWithDisconnection()
-        self.transport.protocol = self.insults
-        self.screen = Screen(width, height)
-        self.insults.makeConnection(self.transport)
-
-    def type(self, data: bytes) -> None:
-        """The user types C{data} (raw bytes, as a terminal in raw mode sends them)."""
-        self.insults.dataReceived(data)
-
-    def written(self) -> bytes:
-        """Return what was written to the terminal since the last call (and show it on the screen)."""
-        data = self.transport.value()
-        self.transport.clear()
-        self.screen.feed(data)
-        return data
-
-    def text(self) -> list[str]:
-        """Return the screen's rows, first to last non-empty, after showing what was written."""
-        self.written()
-        return self.screen.text()
-
-    @property
-    def line(self) -> bytes:
-        """The line being typed."""
-        return b"".join(self.protocol.lineBuffer)
-
-
-def make_session(
-    width: int = 40, height: int = 10, nick: str | None = "alice", colour: bool = False
-) -> tuple[ChatClient, Clock, ServerConnection, TerminalUnderTest]:
-    """A client with its server connected (greeting read) and an interactive terminal attached."""
-    clock = Clock()
-    client = ChatClient(clock, nick=nick)
-    server = ServerConnection(client)
-    server.sent()
-    terminal = TerminalUnderTest(client, width, height, colour)
-    return client, clock, server, terminal
+from tests.helpers import (
+    BACKSPACE,
+    CTRL_C,
+    CTRL_D,
+    CTRL_L,
+    DELETE,
+    DOWN,
+    END,
+    HOME,
+    INSERT,
+    LEFT,
+    RIGHT,
+    UP,
+    Screen,
+    ServerConnection,
+    TerminalUnderTest,
+    make_session,
+    result_of,
+)
 
 
 # --- typing and sending ------------------------------------------------------------------------------

@@ -21,17 +21,17 @@ from twisted.conch.insults.insults import ServerProtocol
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.testing import MemoryReactorClock, StringTransportWithDisconnection
+from twisted.logger import capturedLogs
 from twisted.python.failure import Failure
 
 import chat_twisted.client.app as app
 from chat_twisted.client import Console, InteractiveTerminal, parse_args, run
 from chat_twisted.client.console import DEFAULT_SIZE, colour_wanted
 from chat_twisted.client.options import default_config_path
-from tests.test_client import accept, exit_code, no_user_settings, result_of
-from tests.test_client_interactive import CTRL_C, Screen
-from tests.test_tls import write_self_signed
+from tests.helpers import CTRL_C, Screen, accept, exit_code, result_of, write_self_signed
 
-__all__ = ["no_user_settings"]  # an autouse fixture: no CHAT_* variables or user config file here either
+#: No CHAT_* variables or user config file of whoever runs the tests reach the client here.
+pytestmark = pytest.mark.usefixtures("no_user_settings")
 
 
 # --- options: environment and config file -------------------------------------------------------------
@@ -226,7 +226,11 @@ def test_console_restore_failure_is_logged_not_raised(pty: tuple[int, int]) -> N
     console = Console(spare, spare)
     console.enter_raw()
     os.close(spare)
-    console.restore()
+    with capturedLogs() as events:
+        console.restore()
+    (failure,) = [event for event in events if "log_failure" in event]
+    assert failure["log_failure"].check(termios.error)
+    assert failure["log_format"] == "could not restore the terminal's settings"
 
 
 def test_console_restore_without_raw_does_nothing() -> None:

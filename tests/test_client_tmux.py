@@ -9,27 +9,22 @@ from __future__ import annotations
 
 import re
 import shlex
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e import WAIT, ServerProcess, SocketClient, free_port
-from tests.test_client import no_user_settings
+from tests.helpers import client_command
 from tests.tmux import TMUX, TmuxPane
 
-pytestmark = pytest.mark.skipif(
-    TMUX is None,
-    reason="tmux is not installed, so the client cannot be run in a real terminal (apt-get install tmux)",
-)
-
-__all__ = ["no_user_settings"]  # an autouse fixture: no CHAT_* variables or user config file here either
-
-
-def client_command(port: int, *args: str) -> list[str]:
-    """The client program against 127.0.0.1:C{port} (colour allowed whatever NO_COLOR says here)."""
-    return ["env", "-u", "NO_COLOR", sys.executable, "-m", "chat_twisted.client", "--port", str(port), *args]
+pytestmark = [
+    pytest.mark.skipif(
+        TMUX is None,
+        reason="tmux is not installed, so the client cannot be run in a real terminal (apt-get install tmux)",
+    ),
+    pytest.mark.usefixtures("no_user_settings"),  # no CHAT_* variables or user config file of whoever runs the tests
+]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -39,58 +38,15 @@ from chat_twisted.model import (
     WhoList,
 )
 from tests.fakes import RecordingClient
-from tests.helpers import START, ErrorText, logged_in, make_core
+from tests.helpers import START, ErrorText, User, clear, connect, login, make_core
 
 NAME_RULES = "may only contain ASCII letters, digits and _-[]\\^{}|"
-
-
-@dataclass
-class User:
-    """One test user: the fake client the core delivers to and the slash dialect lines are fed into."""
-
-    client: RecordingClient
-    dialect: SlashSession
-
-    @property
-    def session(self) -> Session:
-        """The core session under the dialect."""
-        return self.dialect.session
-
-    def send(self, line: str) -> list[Event]:
-        """Feed C{line} to the dialect and return what this user received because of it."""
-        self.dialect.handle_line(line)
-        return self.client.take()
-
-    def take(self) -> list[Event]:
-        """Return the events received since the last look."""
-        return self.client.take()
-
-
-def connect(core: ChatService, peer: str = "127.0.0.1:50000") -> User:
-    """Connect a user that has not logged in yet (the line door would greet it; the dialect does not)."""
-    client = RecordingClient(peer)
-    user = User(client, SlashSession(core.connect(client, peer)))
-    assert user.take() == []
-    return user
-
-
-def login(core: ChatService, *nicks: str) -> list[User]:
-    """Log in one user per nickname, in order, and forget every event their logins produced."""
-    users = [User(*logged_in(core, nick, f"127.0.0.1:{40000 + i}")) for i, nick in enumerate(nicks)]  # type: ignore[arg-type]
-    clear(*users)
-    return users
 
 
 def chat(*nicks: str) -> tuple[ChatService, Clock, list[User]]:
     """Return a UTC core on a fake clock with C{nicks} logged in to the lobby."""
     core, clock = make_core()
     return core, clock, login(core, *nicks)
-
-
-def clear(*users: User) -> None:
-    """Forget every event the users have received so far."""
-    for user in users:
-        user.take()
 
 
 def nicks_in(user: User) -> tuple[str, ...]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from twisted.internet.defer import Deferred, fail
 from twisted.logger import capturedLogs, formatEvent
 
 from chat_twisted.accounts import ACCOUNT_FREE_FAILURES
 from chat_twisted.core import ChatService
-from chat_twisted.errors import Busy, TooManyAttempts
+from chat_twisted.errors import TooManyAttempts
 from chat_twisted.publishing import OFFLINE_LIMIT
 from chat_twisted.model import (
     LOBBY,
@@ -30,41 +29,23 @@ from chat_twisted.model import (
 )
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.slash import NickPrompt, PasswordPrompt
-from tests.helpers import START, ErrorText, inline_hasher, make_core, make_line_factory, line_user
-from tests.test_core import User, clear, connect, login
+from tests.helpers import (
+    PASSWORD,
+    START,
+    CountingHasher,
+    ErrorText,
+    SwitchedHasher,
+    User,
+    clear,
+    connect,
+    line_user,
+    login,
+    make_core,
+    make_line_factory,
+)
 
-PASSWORD = "s3cret-pw"
 REGISTERED = "alice is now registered; next time log in with /login alice PASSWORD"
 OFFLINE = "alice is offline; your message will be delivered when they log in"
-
-
-class CountingHasher:
-    """The inline Argon2id hasher, counting how many passwords it was asked to check."""
-
-    def __init__(self) -> None:
-        self._hasher = inline_hasher()
-        self.verified = 0
-
-    def hash(self, password: str) -> Deferred[str]:
-        return self._hasher.hash(password)
-
-    def verify(self, password_hash: str, password: str) -> Deferred[bool]:
-        self.verified += 1
-        return self._hasher.verify(password_hash, password)
-
-
-class SwitchedHasher(CountingHasher):
-    """The counting hasher, refusing every hash and check with Busy while C{busy} is set."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.busy = False
-
-    def hash(self, password: str) -> Deferred[str]:
-        return fail(Busy()) if self.busy else super().hash(password)
-
-    def verify(self, password_hash: str, password: str) -> Deferred[bool]:
-        return fail(Busy()) if self.busy else super().verify(password_hash, password)
 
 
 def register(core: ChatService, nick: str, password: str = PASSWORD) -> None:

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from twisted.internet.defer import Deferred
 from twisted.logger import capturedLogs
-from twisted.python.failure import Failure
 
 from chat_twisted.model import (
     LOBBY,
@@ -34,53 +33,9 @@ from chat_twisted import requests as rq
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.slash import SlashSession
 from tests.fakes import RecordingClient
-from tests.helpers import START, ErrorText, make_core, success_result_of
-from tests.test_core import connect, login
+from tests.helpers import START, ErrorText, ManualStore, connect, login, make_core, success_result_of
 
 NOT_SAVED = ErrorText("your message could not be saved, so it was not sent")
-
-
-class ManualStore(MemoryStore):
-    """
-    A MemoryStore whose appends wait, like a slow database, until the test commits or fails
-    them (oldest first). As the store contract requires, reads include appends not yet fired.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pending: list[tuple[str, StoredMessage | None, Deferred[None]]] = []
-
-    def append_message(self, room_key: str, message: StoredMessage) -> Deferred[None]:
-        waiting: Deferred[None] = Deferred()
-        self.pending.append((room_key, message, waiting))
-        return waiting
-
-    def _store_waiting(self) -> None:
-        """Like SqliteStore, put waiting appends in the history before reading it."""
-        for key, message, _ in self.pending:
-            if message is not None:
-                super().append_message(key, message)
-        self.pending = [(key, None, waiting) for key, _, waiting in self.pending]
-
-    def recent_messages(self, room_key: str, limit: int) -> Deferred[list[StoredMessage]]:
-        self._store_waiting()
-        return super().recent_messages(room_key, limit)
-
-    def find_messages(self, room_key: str, limit: int, *args: Any, **kwargs: Any) -> Deferred[list[StoredMessage]]:
-        self._store_waiting()
-        return super().find_messages(room_key, limit, *args, **kwargs)
-
-    def commit(self) -> None:
-        """Store the oldest waiting message (unless a read already did) and fire its Deferred."""
-        room_key, message, waiting = self.pending.pop(0)
-        if message is not None:
-            super().append_message(room_key, message)
-        waiting.callback(None)
-
-    def fail(self) -> None:
-        """Fail the oldest waiting append."""
-        _, _, waiting = self.pending.pop(0)
-        waiting.errback(Failure(OSError("disk full")))
 
 
 class ManualHasher:
@@ -99,8 +54,6 @@ class ManualHasher:
         waiting: Deferred[Any] = Deferred()
         self.calls.append(waiting)
         return waiting
-
-
 
 
 def stored(store: MemoryStore, room_key: str = LOBBY) -> list[StoredMessage]:

@@ -27,8 +27,7 @@ from chat_twisted.model import (
 from chat_twisted.store.memory import MemoryStore
 from tests.fakes import RecordingClient
 from chat_twisted.wire.slash import SlashSession
-from tests.helpers import ErrorText, make_core, success_result_of
-from tests.test_core import User, connect, login
+from tests.helpers import ErrorText, User, connect, login, make_core, success_result_of
 
 FULL = "the server is full ({} connections); try again later"
 TOO_MANY = "too many connections from your address (at most {})"

@@ -66,8 +66,7 @@ from chat_twisted.model import (
 from chat_twisted.sessions import Session
 from chat_twisted.store.memory import MemoryStore
 from tests.fakes import RecordingClient
-from tests.helpers import START, error_of, make_core, ok, success_result_of, user
-from tests.test_core_accounts import PASSWORD
+from tests.helpers import PASSWORD, START, error_of, make_core, ok, success_result_of, user
 
 #: The account named by --oper in these tests.
 ROOT = "root"

@@ -3,10 +3,13 @@ End-to-end hardening: the real ``twistd -n chat`` on 127.0.0.1 under a stop sign
 peer that stops reading, the wrong protocol and its connection limits.
 
 Every wait is bounded (L{tests.e2e.WAIT}); every server is checked to exit 0 on SIGTERM afterwards.
+The tests assert order, counts and bounds that hold however slow the machine is, never "within N
+seconds": how fast and how cheaply the server does these things is the bench's to measure.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import WAIT, ServerProcess, SocketClient, cpu_seconds, rss_kib
+from tests.e2e import WAIT, ServerProcess, SocketClient, wait_until
 
 GREETING = "* Welcome to chat_twisted! Please choose a nickname:"
 SAID = re.compile(r"^\[\d\d:\d\d:\d\d\] (\S+): (.*)$")
@@ -118,12 +121,10 @@ def test_sigterm_tells_everyone_keeps_the_last_message_and_exits_zero(
     # it, the server has taken "last words" and its commit may still be under way.
     alice.send(b"last words before the stop\n\xff\n")
     alice.expect("error: line is not valid UTF-8")
-    signalled = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
 
     closed = {nick: lines_until_closed(client) for nick, client in (("alice", alice), ("bob", bob), ("carol", carol))}
     assert server.process.wait(WAIT) == 0, server.log_text()
-    assert time.monotonic() - signalled < 4.0
     for nick, client in (("alice", alice), ("bob", bob), ("carol", carol)):
         assert closed[nick] and closed[nick][-1] == "* server shutting down", client.seen
         assert client.seen.count("* server shutting down") == 1
@@ -147,40 +148,43 @@ def test_sigterm_tells_everyone_keeps_the_last_message_and_exits_zero(
 def test_flood_is_metered_in_order_while_others_chat_promptly(
     start_server: StartServer, connect: Callable[..., SocketClient],
 ) -> None:
-    """200 lines at once come back complete and in order but spread out by flood control, while another user's line is not held up."""
-    server = start_server("--rate", "50", "--burst", "10")
+    """
+    200 lines at once come back complete and in order, none sooner than --rate and --burst allow,
+    while another user's line overtakes the metered backlog. (That the burst goes through at once
+    is proven on a fake clock: tests/test_wire_hardening.py.)
+    """
+    rate, burst = 50, 10
+    server = start_server("--rate", str(rate), "--burst", str(burst))
     alice, bob, carol = (connect(server, nick) for nick in ("alice", "bob", "carol"))
     alice.expect("carol joined lobby")
     bob.expect("carol joined lobby")
     flood = [f"flood {number:03}" for number in range(200)]
 
+    sent = time.monotonic()  # before the send: the server can let nothing through before this
     alice.send("".join(line + "\n" for line in flood))
-    sent = time.monotonic()
     deadline = sent + WAIT
     arrivals: list[tuple[float, str]] = []  # what alice is shown, and when
-    bob_sent = None
+    bob_cut_in = False
     while not arrivals or arrivals[-1][1] != "flood 199":
         line = alice.read_line(deadline)
         assert line is not None, alice.seen
         match = SAID.match(line)
         if match:
             arrivals.append((time.monotonic() - sent, match.group(2)))
-        if bob_sent is None and len(arrivals) >= 20:  # well into alice's metered backlog
+        if not bob_cut_in and len(arrivals) >= 20:  # well into alice's metered backlog
             bob.send("bob cuts in\n")
-            bob_sent = time.monotonic()
-            for client in (bob, carol):
-                client.expect("bob: bob cuts in")
-                assert time.monotonic() - bob_sent < 1.0
+            bob_cut_in = True
+            for client in (bob, carol):  # shown bob's line before the rest of alice's backlog
+                assert "alice: flood 199" not in " ".join(client.expect("bob: bob cuts in")), client.seen
 
     texts = [text for _, text in arrivals]
     assert [text for text in texts if text != "bob cuts in"] == flood
-    early = [text for when, text in arrivals if when < 0.5]
-    assert 9 <= len(early) < len(flood)  # the burst (less the login line) at once, not everything
-    assert arrivals[-1][0] > 3.0  # about (200 - 10) / 50 s: spread at the configured rate
-    assert bob_sent is not None
-    bob_arrival = next(when for when, text in arrivals if text == "bob cuts in")
-    assert bob_arrival - (bob_sent - sent) < 1.0
-    assert texts.index("bob cuts in") < texts.index("flood 199")
+    assert bob_cut_in and texts.index("bob cuts in") < texts.index("flood 199")
+    # At most BURST lines at once, then RATE a second: however slow the machine, the k-th line
+    # (from 0) cannot be shown sooner than (k + 1 - BURST) / RATE s after the flood was sent.
+    flood_arrivals = [when for when, text in arrivals if text != "bob cuts in"]
+    too_soon = [(k, round(when, 3)) for k, when in enumerate(flood_arrivals) if when < (k + 1 - burst) / rate - 0.02]
+    assert len(flood_arrivals) == len(flood) and too_soon == [], too_soon
     for client in (bob, carol):
         client.expect("alice: flood 199")
         assert [text for nick, text in said(client.seen) if nick == "alice"] == flood
@@ -196,9 +200,7 @@ def test_excess_flood_is_disconnected_and_announced(
     watcher.expect("flooder joined lobby")
 
     flooder.send(("x" * 63 + "\n") * 160)  # 10 KiB of short lines at once
-    sent = time.monotonic()
     lines = lines_until_closed(flooder)
-    assert time.monotonic() - sent < 2.0
     assert lines.count("error: excess flood") == 1 and lines[-1] == "error: excess flood", lines
     watcher.expect("* flooder left lobby (excess flood)")
     assert "closing 127.0.0.1:" in server.log_text()
@@ -210,16 +212,19 @@ def test_excess_flood_is_disconnected_and_announced(
 # --- a peer that stops reading -----------------------------------------------------------------
 
 
-def test_slow_reader_is_dropped_and_memory_stays_bounded(
+def test_slow_reader_is_dropped_within_a_bounded_backlog(
     start_server: StartServer, connect: Callable[..., SocketClient],
 ) -> None:
-    """A client that stops reading is dropped as too slow once --max-output piles up, and the server's memory stays bounded."""
+    """
+    A client that stops reading is dropped as too slow once --max-output piles up, within a bounded
+    amount sent (so the server never holds more for it), while the others get every line in order.
+    (The server's memory itself is measured by the bench's idle scenario and sampled by
+    scripts/soak.py, whose slow reader runs beside everyone else.)
+    """
     server = start_server("--rate", "0", "--max-output", "65536")
-    pid = server.process.pid
     connect(server, "slow", client=SmallWindowClient(server.port))  # logs in, then never reads again
     talker, watcher = connect(server, "talker"), connect(server, "watcher")
     talker.expect("watcher joined lobby")
-    before = rss_kib(pid)
     sent = 0  # lines of about 3 KB each
 
     def talk(batch: int = 10) -> None:
@@ -232,65 +237,75 @@ def test_slow_reader_is_dropped_and_memory_stays_bounded(
 
     # Before the server itself holds anything, the slow client's small window and the server's
     # socket buffer (at most tcp_wmem's 4 MiB) fill up; 8 MiB is well past that and --max-output.
-    deadline = time.monotonic() + WAIT
-    while not any("* slow left lobby" in line for line in watcher.seen) and sent * 3008 < 8 * 1024 * 1024:
-        assert time.monotonic() < deadline, f"sent {sent} lines"
+    while "* slow left lobby (too slow)" not in watcher.seen and sent * 3008 < 8 * 1024 * 1024:
         talk()
-    during = rss_kib(pid)
-    assert "* slow left lobby (too slow)" in watcher.seen, f"not dropped after {sent} lines; RSS {before} -> {during} KiB"
+    assert "* slow left lobby (too slow)" in watcher.seen, f"not dropped after {sent} lines ({sent * 3008} bytes)"
     assert "* slow left lobby (too slow)" in talker.seen  # both read up to the same last line
     assert "dropping 127.0.0.1:" in server.log_text()
+    dropped_after = sent
 
-    after_drop = rss_kib(pid)
     for _ in range(max(30, sent // 10)):  # chat goes on: at least as much again as before the drop
         talk()
-    later = rss_kib(pid)
-    assert max(before, during, after_drop, later) < 150 * 1024, (before, during, after_drop, later)
-    assert later - after_drop < 4 * 1024, (before, during, after_drop, later)
+    assert sent >= 2 * dropped_after
+    for client in (talker, watcher):  # every line, once each, in order; one drop notice
+        numbers = [int(text.split()[0]) for nick, text in said(client.seen) if nick == "talker"]
+        assert numbers == list(range(1, sent + 1))
+        assert client.seen.count("* slow left lobby (too slow)") == 1
 
 
 # --- the wrong protocol ------------------------------------------------------------------------
 
 
-def test_http_and_tls_are_refused_fast_and_cheaply(
+def open_sockets(pid: int) -> int:
+    """How many sockets process C{pid} has open (its listeners and connections), from /proc (Linux)."""
+    fds = Path(f"/proc/{pid}/fd")
+    count = 0
+    for fd in fds.iterdir():
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except FileNotFoundError:  # closed meanwhile
+            pass
+    return count
+
+
+def test_http_and_tls_are_refused_and_nothing_is_kept(
     start_server: StartServer, connect: Callable[..., SocketClient],
 ) -> None:
-    """An HTTP request gets one error and is closed, TLS is closed at its first bytes, both at once and without burning CPU."""
+    """
+    An HTTP request gets one error and is closed, TLS is closed at its first bytes, a real TLS
+    client's handshake fails rather than hangs, and the server keeps no socket of any of them.
+    (How fast and at what CPU cost is not asserted here: scripts/soak.py runs HTTP and TLS probes
+    beside its chatting clients.)
+    """
     server = start_server()
     pid = server.process.pid
-    cpu_before = cpu_seconds(pid)
-    started = time.monotonic()
+    sockets_before = open_sockets(pid)
 
     browser = connect(server)
     browser.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    sent = time.monotonic()
-    lines = lines_until_closed(browser)
-    assert time.monotonic() - sent < 1.0
-    assert lines == [GREETING, "error: this is a chat server, not a web server"]
+    assert lines_until_closed(browser) == [GREETING, "error: this is a chat server, not a web server"]
 
     tls_client = connect(server)
     tls_client.send(client_hello())
-    sent = time.monotonic()
     assert lines_until_closed(tls_client) == [GREETING]  # no error line: a TLS client couldn't show it
-    assert time.monotonic() - sent < 1.0
 
-    context = ssl.create_default_context()  # a real TLS client fails its handshake at once, no hang
+    context = ssl.create_default_context()  # a real TLS client fails its handshake (bounded), no hang
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    sent = time.monotonic()
     with (
         socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as raw,
         pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)),
     ):
         context.wrap_socket(raw, server_hostname="127.0.0.1")
-    assert time.monotonic() - sent < 1.0
 
-    time.sleep(0.5)  # a quiet spell: a refused connection must leave nothing spinning
-    elapsed = time.monotonic() - started
-    used = cpu_seconds(pid) - cpu_before
-    assert used < min(0.5, elapsed / 2), (used, elapsed)
-    log = server.log_text()
-    assert "HTTP request" in log and "TLS handshake" in log
+    def refusals() -> list[str]:
+        return re.findall(r"closing 127\.0\.0\.1:\d+: (HTTP request|TLS handshake)", server.log_text())
+
+    wait_until(lambda: len(refusals()) == 3, "three refusals in the log", seen=server.log_text)
+    assert refusals() == ["HTTP request", "TLS handshake", "TLS handshake"]
+    # Each refused connection is closed on the server's side too: its socket count is back.
+    wait_until(lambda: open_sockets(pid) == sockets_before, "the refused connections' sockets to close",
+               seen=lambda: (open_sockets(pid), sockets_before))
     user = connect(server, "afterwards")
     user.send("hi\n")
     user.expect("afterwards: hi")
@@ -320,15 +335,14 @@ def test_per_address_limit_refuses_then_admits_after_a_quit(
 def test_nick_timeout_closes_a_silent_connection(
     start_server: StartServer, connect: Callable[..., SocketClient],
 ) -> None:
-    """With --nick-timeout 1 a connection that never chooses a nickname is told so and closed after about a second; one that did stays."""
+    """With --nick-timeout 1 a connection that never chooses a nickname is told so and closed, no sooner than a second on; one that did stays."""
     server = start_server("--nick-timeout", "1")
+    user = connect(server, "quick")  # connected first: its timer, had it not been stopped, would fire first
     opened = time.monotonic()
     silent = connect(server)
-    user = connect(server, "quick")
     lines = lines_until_closed(silent)
     waited = time.monotonic() - opened
     assert lines == [GREETING, "error: no nickname chosen within 1 second"]
-    assert 0.8 < waited < 2.0, waited
-    time.sleep(0.3)
+    assert waited >= 0.95, waited  # a lower bound only: a slow machine only makes it later
     user.send("/who\n")
     user.expect("* 1 user in lobby: quick")

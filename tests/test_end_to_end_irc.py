@@ -17,12 +17,11 @@ import pytest
 
 from tests.e2e import IrcClient, ServerProcess, SocketClient
 from tests.irc_tmux import Irssi, needs_irssi
-from tests.test_client import no_user_settings
-from tests.test_client_tmux import client_command
-from tests.test_tls import write_self_signed
+from tests.helpers import client_command, write_self_signed
 from tests.tmux import TmuxPane
 
-__all__ = ["no_user_settings"]  # an autouse fixture: no CHAT_* variables or user config file here either
+#: No CHAT_* variables or user config file of whoever runs the tests reach the client here.
+pytestmark = pytest.mark.usefixtures("no_user_settings")
 
 _IRC_LISTENING = re.compile(r"chat IRC listening on 127\.0\.0\.1:(\d+)")
 

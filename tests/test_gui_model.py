@@ -17,8 +17,7 @@ from chat_twisted.client.reconnect import Backoff, ConnectionStatus, Link
 from chat_twisted.client.styles import Style
 from chat_twisted.gui.login import Login, check, last_login_path, load_last, login_defaults, save_last
 from chat_twisted.gui.model import ROOM_TAB, WINDOW_HELP, Shown, WindowPresenter
-from tests.test_client import ServerConnection, result_of
-from tests.test_client_connection import Dialler
+from tests.helpers import Dialler, ServerConnection, result_of
 
 WHERE = "127.0.0.1:5000"
 

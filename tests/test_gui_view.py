@@ -19,8 +19,8 @@ from twisted.internet.testing import MemoryReactorClock
 
 from chat_twisted.client import ChatClient
 from chat_twisted.client.reconnect import ConnectionStatus, Link
-from tests.test_client import ServerConnection, accept, exit_code, no_user_settings
 from tests.e2e import VirtualDisplay
+from tests.helpers import ServerConnection, accept, exit_code
 
 tkinter = pytest.importorskip("tkinter", reason="this Python has no tkinter (Debian: apt-get install python3-tk)")
 
@@ -30,7 +30,8 @@ from chat_twisted.gui.login import Login, last_login_path, load_last  # noqa: E4
 from chat_twisted.gui.model import WindowPresenter  # noqa: E402
 from chat_twisted.gui.view import ChatWindow  # noqa: E402
 
-__all__ = ["no_user_settings"]  # an autouse fixture: no CHAT_* variables or user config file here either
+#: No CHAT_* variables or user config file of whoever runs the tests reach the client here.
+pytestmark = pytest.mark.usefixtures("no_user_settings")
 
 
 @pytest.fixture

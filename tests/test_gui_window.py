@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import WAIT, ServerProcess, SocketClient, VirtualDisplay, wait_until
-from tests.test_client import no_user_settings
 
 tkinter = pytest.importorskip("tkinter", reason="this Python has no tkinter (Debian: apt-get install python3-tk)")
 
-__all__ = ["no_user_settings"]  # an autouse fixture: no CHAT_* variables or user config file here either
+#: No CHAT_* variables or user config file of whoever runs the tests reach the client here.
+pytestmark = pytest.mark.usefixtures("no_user_settings")
 
 #: The window's Tk application name (see chat_twisted.gui.view.APP_NAME).
 APP = "chat_twisted"

@@ -20,7 +20,7 @@ import pytest
 
 from tests.e2e import WAIT, IrcClient, free_port, wait_until
 from tests.irc_tmux import Irssi, needs_irssi
-from tests.test_tls import write_self_signed
+from tests.helpers import write_self_signed
 
 NGIRCD = shutil.which("ngircd")
 

@@ -20,9 +20,17 @@ from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.irc import IrcFactory
 from chat_twisted.wire.line import LineChatFactory
 from tests.fakes import RecordingClient
-from tests.helpers import IrcConnection, LineConnection, irc_user, line_user, make_core
-from tests.test_core_history import ManualStore
-from tests.test_web_door import HttpConnection, WebSocketUser, site_for
+from tests.helpers import (
+    HttpConnection,
+    IrcConnection,
+    LineConnection,
+    ManualStore,
+    WebSocketUser,
+    irc_user,
+    line_user,
+    make_core,
+    site_for,
+)
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -269,6 +277,10 @@ def test_no_message_text_nickname_or_password_is_ever_in_a_scrape() -> None:
     alice.send("/register hunter2pw\n")
     bob.send("/login alicesecret wrongpass\n")
     text = generate_latest(metrics.registry).decode("utf-8")
+    # It all happened, and was counted:
+    kinds = {kind: value(metrics, "chat_messages_total", kind=kind) for kind in ("say", "action", "topic", "private")}
+    assert kinds == {"say": 1, "action": 1, "topic": 1, "private": 1}
+    assert value(metrics, "chat_login_failures_total", reason="wrong_password") == 1
     for secret in ("secret", "hunter2pw", "wrongpass"):
         assert secret not in text
 

@@ -121,10 +121,8 @@ async def test_timer_and_chat_go_on_while_a_login_hashes(in_thread: bool) -> Non
         carol.handle_line("tick while alice logs in")
 
     reactor.callLater(TICK, tick)  # type: ignore[attr-defined]
-    started = time.monotonic()
     await bounded(newcomer.handle_line("/login alice pw1234"))
     order.append(("login", "done"))
-    took = time.monotonic() - started
     if not in_thread:
         # The control: hashing on the reactor thread holds the timer back until the login is over.
         await wait_until(lambda: ("timer", "fired") in order)
@@ -132,9 +130,10 @@ async def test_timer_and_chat_go_on_while_a_login_hashes(in_thread: bool) -> Non
         core.stopService()
         return
 
-    assert took > 10 * TICK, f"the login took only {took:.3f}s; the hash is too cheap to show anything"
+    # Order only: the timer and carol's line come before the login is done (SLOW_ARGON2 makes a
+    # hash last many ticks; should it ever be cheaper than one, this fails rather than prove nothing).
     before_login = order[: order.index(("login", "done"))]
-    assert ("timer", "fired") in before_login, f"the timer waited for the login: {order}"
+    assert ("timer", "fired") in before_login, f"the timer waited for the login (or the hash took under {TICK}s): {order}"
     said = [event.text for who, event in before_login if who == "carol" and isinstance(event, Said)]
     assert said == ["tick while alice logs in"], f"carol's message waited for the login: {order}"
     welcome = [i for i, (who, event) in enumerate(order) if who == "newcomer" and isinstance(event, Welcome)]

@@ -6,16 +6,14 @@ plus one run on a real SQLite store.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import pytest_twisted
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 
 from chat_twisted.model import OfflineMessage, StoredMessage
 from chat_twisted.retention import DAY, PassResult, RetentionService, RetentionSettings
@@ -51,15 +49,6 @@ def service(store: Any, **settings: Any) -> tuple[RetentionService, Clock]:
     retention = RetentionService(store, clock, RetentionSettings(**settings))
     retention.startService()
     return retention, clock
-
-
-@pytest.fixture
-def logged() -> Iterator[EventLoggingObserver]:
-    """Every log event published while the test runs."""
-    observer = EventLoggingObserver()
-    globalLogPublisher.addObserver(observer)
-    yield observer
-    globalLogPublisher.removeObserver(observer)
 
 
 def test_nothing_to_delete_starts_no_timer() -> None:

@@ -21,8 +21,17 @@ from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.line import LineChatFactory
 from chat_twisted.wire.slash import line_cost
 from tests.fakes import RecordingClient
-from tests.helpers import START, error_of, line_user, make_core, make_line_factory, ok, success_result_of, user
-from tests.test_core_history import ManualStore
+from tests.helpers import (
+    START,
+    ManualStore,
+    error_of,
+    line_user,
+    make_core,
+    make_line_factory,
+    ok,
+    success_result_of,
+    user,
+)
 
 
 def said(room: str, nick: str, text: str, when: float = START) -> StoredMessage:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
 from twisted.application.service import IServiceMaker, MultiService
 from twisted.internet.error import CannotListenError
 from twisted.internet.testing import EventLoggingObserver, MemoryReactor, MemoryReactorClock
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 from twisted.plugin import getPlugins
 from twisted.python import usage
 from twisted.python.failure import Failure
@@ -89,15 +88,6 @@ def test_join_history_must_be_a_whole_number() -> None:
     for given in ("-1", "ten"):
         with pytest.raises(usage.UsageError, match="--join-history"):
             parse("--join-history", given)
-
-
-@pytest.fixture
-def logged() -> Iterator[EventLoggingObserver]:
-    """Every log event published while the test runs."""
-    observer = EventLoggingObserver()
-    globalLogPublisher.addObserver(observer)
-    yield observer
-    globalLogPublisher.removeObserver(observer)
 
 
 def messages(observer: EventLoggingObserver) -> list[str]:
@@ -264,10 +254,12 @@ def test_make_service_does_not_listen_before_start() -> None:
 def test_stop_service_stops_everything() -> None:
     """stopService fires its Deferred at once and leaves the listener and the core stopped."""
     service, _ = started("--port", "5001", "--port", "unix:/tmp/x.sock")
+    children = list(service)
+    assert len(children) >= 3 and all(child.running for child in children)  # two listeners and the core, at least
     results: list[object] = []
     service.stopService().addBoth(results.append)
     assert len(results) == 1 and not isinstance(results[0], BaseException)
-    assert not any(child.running for child in service)
+    assert not any(child.running for child in children)
     assert not service.running
 
 
@@ -305,7 +297,7 @@ def test_failure_to_listen_fails_start_up(logged: EventLoggingObserver) -> None:
 def test_irc_is_off_by_default() -> None:
     """Without --irc no IRC listener is opened."""
     _, reactor = started()
-    assert all(isinstance(factory, LineChatFactory) for _, factory, _, _ in reactor.tcpServers)
+    assert reactor.tcpServers and all(isinstance(factory, LineChatFactory) for _, factory, _, _ in reactor.tcpServers)
 
 
 def test_irc_listens_on_each_endpoint_with_one_irc_factory(logged: EventLoggingObserver) -> None:

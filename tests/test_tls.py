@@ -8,19 +8,12 @@ certificate made here, Python's own TLS client and the real client program.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import signal
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from OpenSSL import SSL
 from service_identity import VerificationError
 from twisted.internet import defer
@@ -29,7 +22,6 @@ from twisted.internet.error import ConnectionLost
 from twisted.internet.ssl import CertificateOptions
 from twisted.internet.testing import MemoryReactorClock
 
-import chat_twisted.client.app as client_module
 from chat_twisted.client import (
     CONNECT_TIMEOUT_SECONDS,
     INSECURE_WARNING,
@@ -41,45 +33,12 @@ from chat_twisted.client import (
     tls_settings,
 )
 from tests.e2e import ServerProcess, SocketClient, run_client
-from tests.test_client import FakeStdio, PipedConsole, accept, exit_code, no_user_settings, result_of
+from tests.helpers import FakeStdio, accept, exit_code, result_of, write_self_signed
 
-__all__ = ["no_user_settings"]  # an autouse fixture: no CHAT_* variables or user config file here either
+#: No CHAT_* variables or user config file of whoever runs the tests reach the client here.
+pytestmark = pytest.mark.usefixtures("no_user_settings")
 
 # --- a self-signed certificate -------------------------------------------------------------------
-
-
-def write_self_signed(directory: Path) -> tuple[Path, Path]:
-    """Write key.pem and cert.pem (self-signed, for localhost and 127.0.0.1) into C{directory}."""
-    key = ec.generate_private_key(ec.SECP256R1())  # quicker to make than RSA
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = directory / "key.pem", directory / "cert.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return key_path, cert_path
 
 
 @pytest.fixture
@@ -169,15 +128,6 @@ def test_plain_server_side_is_ready_at_once() -> None:
 
 
 # --- run on a memory reactor -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fake_stdio(monkeypatch: pytest.MonkeyPatch) -> FakeStdio:
-    """Make C{run} attach its terminal side to a StringTransport instead of the real stdio."""
-    fake = FakeStdio()
-    monkeypatch.setattr(client_module, "stdio", SimpleNamespace(StandardIO=fake.StandardIO))
-    monkeypatch.setattr(client_module, "Console", PipedConsole)
-    return fake
 
 
 def test_run_tls_sends_client_hello_and_waits(fake_stdio: FakeStdio) -> None:

@@ -10,116 +10,15 @@ import json
 from typing import Any
 
 import pytest
-from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransportWithDisconnection
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    RejectData,
-    Request,
-    TextMessage,
-)
+from wsproto.events import BytesMessage, TextMessage
 
 from chat_twisted.core import ChatService
 from chat_twisted.limits import ConnectionLimits
 from chat_twisted.wire import web
 from chat_twisted.wire.line import LineChatFactory
 from chat_twisted.wire.web import WebChatFactory, make_site
-from tests.helpers import START, line_user, make_core
-from tests.test_core_accounts import SwitchedHasher
-
-
-def site_for(core: ChatService, **options: Any) -> Any:
-    """The web site over C{core} with flood control off unless given."""
-    options.setdefault("rate", 0.0)
-    allowed = options.pop("allowed", ())
-    return make_site(WebChatFactory(core, **options), allowed)
-
-
-class HttpConnection:
-    """One HTTP connection to the site over a StringTransport."""
-
-    def __init__(self, site: Any, port: int = 50000) -> None:
-        self.transport = StringTransportWithDisconnection(peerAddress=IPv4Address("TCP", "127.0.0.1", port),
-                                                         hostAddress=IPv4Address("TCP", "127.0.0.1", 8080))
-        self.protocol = site.buildProtocol(self.transport.getPeer())
-        self.transport.protocol = self.protocol
-        self.protocol.makeConnection(self.transport)
-
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        """Send a GET and return the status, headers (lower-case names) and body."""
-        lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1:8080"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
-        self.protocol.dataReceived(("\r\n".join(lines) + "\r\n\r\n").encode())
-        head, _, body = self.transport.value().partition(b"\r\n\r\n")
-        self.transport.clear()
-        status_line, *header_lines = head.decode().split("\r\n")
-        parsed = {name.lower(): value for name, _, value in (line.partition(": ") for line in header_lines)}
-        return int(status_line.split()[1]), parsed, body
-
-
-class WebSocketUser:
-    """A browser's WebSocket to the site: send JSON requests, read JSON events."""
-
-    def __init__(self, site: Any, port: int = 50000, origin: str | None = "http://127.0.0.1:8080") -> None:
-        self.http = HttpConnection(site, port)
-        self.client = WSConnection(ConnectionType.CLIENT)
-        headers = [("Origin", origin)] if origin is not None else []
-        self.http.protocol.dataReceived(self.client.send(Request(host="127.0.0.1:8080", target="/ws",
-                                                                 extra_headers=headers)))
-        self.closed: CloseConnection | None = None
-        self.accepted = False
-        self.rejected_status: int | None = None
-        self.events: list[dict[str, Any]] = []
-        self._read()
-
-    @property
-    def transport(self) -> StringTransportWithDisconnection:
-        """The TCP side of the connection."""
-        return self.http.transport
-
-    def _read(self) -> None:
-        data = self.transport.value()
-        self.transport.clear()
-        self.client.receive_data(data)
-        for event in self.client.events():
-            if isinstance(event, AcceptConnection):
-                self.accepted = True
-            elif isinstance(event, RejectConnection):
-                self.rejected_status = event.status_code
-            elif isinstance(event, (RejectData, Ping)):
-                pass
-            elif isinstance(event, TextMessage):
-                self.events.append(json.loads(event.data))
-            elif isinstance(event, CloseConnection):
-                self.closed = event
-
-    def send(self, request: dict[str, Any] | str) -> None:
-        """Send one request (a dict as JSON; a str as it is)."""
-        text = request if isinstance(request, str) else json.dumps(request)
-        self.send_raw(self.client.send(TextMessage(text)))
-
-    def send_raw(self, data: bytes) -> None:
-        """Feed bytes as they are."""
-        self.http.protocol.dataReceived(data)
-
-    def take(self) -> list[dict[str, Any]]:
-        """The events received since the last call."""
-        self._read()
-        events, self.events = self.events, []
-        return events
-
-    def login(self, nick: str, *rooms: str) -> list[dict[str, Any]]:
-        """Log in as C{nick} (and join C{rooms}); return what that brought."""
-        self.take()
-        self.send({"type": "login", "nick": nick})
-        for room in rooms:
-            self.send({"type": "join", "room": room})
-        return self.take()
+from tests.helpers import START, HttpConnection, SwitchedHasher, WebSocketUser, line_user, make_core, site_for
 
 
 def types(events: list[dict[str, Any]]) -> list[str]:
@@ -449,7 +348,7 @@ def test_busy_is_an_error_with_its_words(core: ChatService) -> None:
 
 def test_password_is_never_logged(core: ChatService, capsys: Any) -> None:
     """Registering and logging in over the WebSocket leaves no password in the log."""
-    from twisted.logger import capturedLogs
+    from twisted.logger import capturedLogs, formatEvent
 
     with capturedLogs() as logged:
         user = WebSocketUser(site_for(core))
@@ -460,6 +359,8 @@ def test_password_is_never_logged(core: ChatService, capsys: Any) -> None:
         other.take()
         other.send({"type": "login", "nick": "alice", "password": "sekrit-123"})
         assert other.take()[0]["type"] == "welcome"
+    texts = [formatEvent(event) for event in logged]
+    assert any(text.startswith("alice logged in from") for text in texts), texts  # the logins were logged
     assert not any("sekrit-123" in repr(event) for event in logged)
 
 

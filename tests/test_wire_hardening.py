@@ -32,7 +32,7 @@ from chat_twisted import guard as guard_module
 from chat_twisted.wire.line import LineChatFactory
 from chat_twisted.wire.web import WebChatFactory, make_site
 from tests.fakes import RecordingClient
-from tests.helpers import LineConnection, line_user, make_core
+from tests.helpers import LineConnection, ManualStore, line_user, make_core
 
 RATE, BURST = 5.0, 10
 #: Seconds between two held lines at RATE, and half of that.
@@ -647,8 +647,6 @@ def test_disconnect_during_a_fan_out_never_stops_delivery(
 
 def test_nothing_is_read_after_a_refusal_while_the_close_waits() -> None:
     """Once refused for flooding, a connection's later lines are ignored, even while its close waits behind a commit."""
-    from tests.test_core_history import ManualStore
-
     store = ManualStore()
     core, clock = make_core(store=store, join_history=0)
     factory = LineChatFactory(core, rate=1, burst=1)

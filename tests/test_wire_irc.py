@@ -16,55 +16,29 @@ from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 
 from chat_twisted import __version__
-from chat_twisted.core import ChatService
 from chat_twisted.model import StoredMessage
 from chat_twisted.limits import ConnectionLimits
 from chat_twisted.store.memory import MemoryStore
 from chat_twisted.wire.irc import IrcFactory
-from chat_twisted.wire.line import LineChatFactory
 from tests.helpers import (
     START,
     IrcConnection,
     LineConnection,
+    S,
+    SwitchedHasher,
+    in_channel,
     irc_user,
+    isupport_tokens,
     line_user,
     make_core,
     make_irc_factory,
+    mask,
+    setup,
+    with_line_users,
 )
-from tests.test_core_accounts import SwitchedHasher
 
-#: The server's prefix on every numeric.
-S = ":chat.twisted"
 #: The time prefix of a line-door message sent at helpers.START.
 AT = "[03:04:05]"
-
-
-def mask(nick: str) -> str:
-    """The C{nick!user@host} the door shows a user with."""
-    return f"{nick}!{nick[:10]}@chat.twisted"
-
-
-def setup(**options: Any) -> tuple[IrcFactory, ChatService, Clock]:
-    """An IRC factory over a fresh core, flood control off unless C{rate} is given."""
-    options.setdefault("rate", 0.0)
-    return make_irc_factory(**options)
-
-
-def in_channel(factory: IrcFactory, *nicks: str, channel: str = "#lobby") -> list[IrcConnection]:
-    """Register each of C{nicks}, join them to C{channel} in turn, and clear what everyone was shown."""
-    users = []
-    for port, nick in enumerate(nicks, start=41000):
-        user = irc_user(factory, nick, port)
-        user.send_lines(f"JOIN {channel}")
-        users.append(user)
-    for user in users:
-        user.lines()
-    return users
-
-
-def with_line_users(factory: IrcFactory) -> LineChatFactory:
-    """A line factory over the IRC factory's core: its users start in the lobby, which is #lobby."""
-    return LineChatFactory(factory.service)
 
 
 def burst_tail(nick: str, online: int) -> list[str]:
@@ -92,19 +66,6 @@ def received_text(lines: list[str], sender: str, target: str = "#lobby") -> str:
     head = f":{mask(sender)} PRIVMSG {target} :"
     assert lines and all(text.startswith(head) and len(text.encode("utf-8")) + 2 <= 512 for text in lines), lines
     return "".join(text[len(head):] for text in lines)
-
-
-def isupport_tokens(burst: list[str]) -> dict[str, str]:
-    """The RPL_ISUPPORT tokens in C{burst}'s 005 lines, as a dict (value '' for a bare token)."""
-    tokens: dict[str, str] = {}
-    for text in burst:
-        if " 005 " in text:
-            words, _, trailing = text.partition(" :")
-            assert trailing == "are supported by this server"
-            for token in words.split()[3:]:
-                key, _, value = token.partition("=")
-                tokens[key] = value
-    return tokens
 
 
 # --- registration ----------------------------------------------------------------------------
@@ -162,11 +123,11 @@ def test_isupport_tokens() -> None:
 def test_isupport_lines_fit_irc_limits() -> None:
     """Each 005 line holds at most 13 tokens and fits in 512 bytes."""
     factory, _, _ = setup()
-    burst = IrcConnection(factory).register("alice")
-    for text in burst:
-        if " 005 " in text:
-            assert len(text.encode("utf-8")) + 2 <= 512
-            assert len(text.partition(" :")[0].split()[3:]) <= 13
+    isupport = [text for text in IrcConnection(factory).register("alice") if " 005 " in text]
+    assert isupport  # the burst has 005 lines to check
+    for text in isupport:
+        assert len(text.encode("utf-8")) + 2 <= 512
+        assert len(text.partition(" :")[0].split()[3:]) <= 13
 
 
 def test_lusers_counts_users_online() -> None:

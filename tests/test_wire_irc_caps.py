@@ -11,65 +11,31 @@ inline hasher. No sockets, no reactor, no sleeps. Flood control is off (C{rate=0
 from __future__ import annotations
 
 import base64
-from typing import Any
 
 from twisted.internet.task import Clock
 
-from chat_twisted.core import ChatService
 from chat_twisted.wire.irc import IrcFactory
-from chat_twisted.wire.line import LineChatFactory
-from tests.helpers import IrcConnection, LineConnection, irc_user, line_user, make_irc_factory
+from tests.helpers import (
+    PASSWORD,
+    IrcConnection,
+    LineConnection,
+    S,
+    irc_user,
+    line_user,
+    mask,
+    plain,
+    register_account,
+    setup,
+    with_caps,
+    with_line_users,
+)
 
-S = ":chat.twisted"
 #: The server-time tag of everything that happens at helpers.START.
 TIME = "time=2026-01-02T03:04:05.000Z"
 #: How a message sent at helpers.START is stamped for a client without server-time.
 STAMP = "[2026-01-02 03:04:05]"
-PASSWORD = "sekrit99"
-
 EVERY_CAP = ("account-notify account-tag away-notify batch cap-notify draft/chathistory echo-message "
              "message-tags multi-prefix sasl=PLAIN server-time")
-
-
-def mask(nick: str) -> str:
-    """The C{nick!user@host} the door shows a user with."""
-    return f"{nick}!{nick[:10]}@chat.twisted"
-
-
-def setup(**options: Any) -> tuple[IrcFactory, ChatService, Clock]:
-    """An IRC factory over a fresh core, flood control off."""
-    options.setdefault("rate", 0.0)
-    return make_irc_factory(**options)
-
-
-def line_door(factory: IrcFactory) -> LineChatFactory:
-    """A line factory on the IRC factory's core (its users start in the lobby, which is #lobby)."""
-    return LineChatFactory(factory.service)
-
-
-def register_account(factory: IrcFactory, nick: str, port: int = 42000, stay: bool = False) -> LineConnection:
-    """Register C{nick} with L{PASSWORD} through a line user, who then quits unless C{stay}."""
-    user = line_user(line_door(factory), nick, port)
-    user.send(f"/register {PASSWORD}\n")
-    if not stay:
-        user.send("/quit\n")
-    user.lines()
-    return user
-
-
-def with_caps(factory: IrcFactory, nick: str, caps: str, port: int = 41000, channel: str | None = "#lobby") -> IrcConnection:
-    """An IRC user that negotiated C{caps} before registering, joined to C{channel}, everything read."""
-    connection = IrcConnection(factory, port)
-    connection.send_lines("CAP LS 302", f"CAP REQ :{caps}", f"NICK {nick}", f"USER {nick} 0 * :{nick}", "CAP END")
-    if channel is not None:
-        connection.send_lines(f"JOIN {channel}")
-    connection.lines()
-    return connection
-
-
-def plain(*fields: str) -> str:
-    """SASL PLAIN credentials, base64-encoded."""
-    return base64.b64encode("\0".join(fields).encode("utf-8")).decode("ascii")
 
 
 # --- CAP -------------------------------------------------------------------------------------
@@ -307,7 +273,7 @@ def test_account_notify_when_a_member_registers() -> None:
     factory, _, _ = setup()
     alice = with_caps(factory, "alice", "account-notify", 41001)
     bob = with_caps(factory, "bob", "", 41002)
-    carol = line_user(line_door(factory), "carol", 42000)
+    carol = line_user(with_line_users(factory), "carol", 42000)
     alice.lines(), bob.lines()
     carol.send(f"/register {PASSWORD}\n")
     assert alice.lines() == [f":{mask('carol')} ACCOUNT carol"]
@@ -319,7 +285,7 @@ def test_account_notify_when_a_member_logs_in() -> None:
     factory, _, _ = setup()
     register_account(factory, "carol")
     alice = with_caps(factory, "alice", "account-notify", 41001)
-    guest = line_user(line_door(factory), "guest", 42001)
+    guest = line_user(with_line_users(factory), "guest", 42001)
     alice.lines()
     guest.send(f"/login carol {PASSWORD}\n")
     assert alice.lines() == [f":{mask('guest')} NICK :carol", f":{mask('carol')} ACCOUNT carol"]
@@ -487,7 +453,7 @@ def test_wrong_pass_464_then_another_nick() -> None:
 
 def history_room(factory: IrcFactory) -> LineConnection:
     """A line user in the lobby who said something, acted and set the topic, all at helpers.START."""
-    dave = line_user(line_door(factory), "dave", 42000)
+    dave = line_user(with_line_users(factory), "dave", 42000)
     dave.send("say one\n/me waves\n/topic three\n")
     dave.lines()
     return dave
@@ -573,7 +539,7 @@ def test_chathistory_invalid_requests_fail() -> None:
 
 def said_every_ten_seconds(factory: IrcFactory, clock: Clock, count: int) -> None:
     """A line user says C{m0}, C{m1}, ... in the lobby, ten seconds apart (message ids 1, 2, ...)."""
-    dave = line_user(line_door(factory), "dave", 42000)
+    dave = line_user(with_line_users(factory), "dave", 42000)
     for n in range(count):
         dave.send(f"m{n}\n")
         clock.advance(10)

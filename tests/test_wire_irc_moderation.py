@@ -24,9 +24,24 @@ from chat_twisted.model import Ban, BanList, Event, RoomCutOff, SearchResults, S
 from chat_twisted.wire.irc import IrcFactory
 from chat_twisted.wire.irc_render import IrcView, ban_hostmask
 from chat_twisted.wire.irc_syntax import ban_mask
-from tests.helpers import START, IrcConnection, irc_user, line_user, make_core, make_irc_factory
-from tests.test_wire_irc import S, in_channel, isupport_tokens, mask, setup, with_line_users
-from tests.test_wire_irc_caps import PASSWORD, plain, register_account, with_caps
+from tests.helpers import (
+    PASSWORD,
+    START,
+    IrcConnection,
+    S,
+    in_channel,
+    irc_user,
+    isupport_tokens,
+    line_user,
+    make_core,
+    make_irc_factory,
+    mask,
+    plain,
+    register_account,
+    setup,
+    with_caps,
+    with_line_users,
+)
 
 #: One day after helpers.START, as the door shows times (in the core's zone: UTC here).
 TOMORROW = "2026-01-03 03:04:05 UTC"
