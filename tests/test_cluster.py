@@ -14,7 +14,7 @@ from twisted.internet.task import Clock
 from chat_twisted import requests as rq
 from chat_twisted.bus.local import LocalBus
 from chat_twisted.core import SHUTDOWN_GRACE, ChatService
-from chat_twisted.errors import NickInUse, NotOperator
+from chat_twisted.errors import NickInUse, NotOperator, Unavailable
 from chat_twisted.model import (
     LOBBY,
     Goodbye,
@@ -32,11 +32,10 @@ from chat_twisted.model import (
     Wallops,
     WhoList,
 )
-from chat_twisted.peers import LEASE, RENEW
+from chat_twisted.peers import COMEBACK, LEASE, RENEW
 from chat_twisted.store.memory import MemoryStore
 from tests.fakes import RecordingClient
-from tests.helpers import START, error_of, make_core, ok, success_result_of, user
-from tests.test_core_accounts import PASSWORD
+from tests.helpers import PASSWORD, START, error_of, make_core, ok, success_result_of, user
 
 
 class Cluster:
@@ -166,6 +165,8 @@ def test_a_lost_link_is_survived_and_reported() -> None:
     ok(alice.submit(rq.Say(LOBBY, "still here")))
     assert said(anna_c) == ["alice: still here"]
     assert said(bob_c) == []
+    ok(bob.submit(rq.Say(LOBBY, "anyone?")))  # missed by A: the gap it will be told of
+    assert error_of(alice.submit(rq.Tell("bob", "psst"))) == Unavailable("servers")
     cluster.bus_a.restore()
     assert RoomCutOff(LOBBY) in anna_c.take()
     alice_c.take()
@@ -254,3 +255,20 @@ def test_a_large_room_shows_a_newcomer_of_the_other_process_once_it_speaks() -> 
     assert alice_c.take() == []
     ok(carol.submit(rq.Say(LOBBY, "hi")))
     assert alice_c.take() == [Joined(LOBBY, "carol"), Said(LOBBY, "carol", "hi", START)]
+
+
+def test_a_room_message_that_never_comes_back_is_shown_here_alone() -> None:
+    """A process whose subscription is lost while its message is on its way shows it here after a while; nothing waits forever."""
+    cluster = Cluster()
+    alice_c, alice = user(cluster.a, "alice", LOBBY, port=1)
+    anna_c, _ = user(cluster.a, "anna", LOBBY, port=2)
+    alice_c.take()
+    # Only A's subscription is lost (its publishes still go through): it hears nothing back.
+    receive, cluster.bus_a._receive = cluster.bus_a._receive, lambda *message: None  # type: ignore[method-assign]
+    ok(alice.submit(rq.Say(LOBBY, "lost on the way")))
+    ok(alice.submit(rq.Time()))
+    assert said(anna_c) == []
+    cluster.clock.advance(COMEBACK)
+    events = alice_c.take()
+    assert [type(event).__name__ for event in events] == ["Said", "ServerTime"]
+    cluster.bus_a._receive = receive  # type: ignore[method-assign]
