@@ -31,7 +31,7 @@ from chat_twisted.model import Account, Ban, OfflineMessage, RoomRecord, StoredM
 from chat_twisted.store import postgres as postgres_sql
 from chat_twisted.store import sqlite as sqlite_sql
 from chat_twisted.store.postgres import PostgresStore
-from chat_twisted.store.sqlite import SqliteStore
+from chat_twisted.store.sqlite import MIGRATIONS, SqliteStore
 
 #: 2026-01-02 03:04:05 UTC.
 START = 1767323045.0
@@ -338,7 +338,7 @@ def test_backup_writes_a_consistent_copy_while_a_write_is_under_way(
         writer.execute("COMMIT")
         writer.close()
 
-    assert (status, err) == (0, "") and out.startswith(f"backed up {db} (schema version 5) to {target}, ")
+    assert (status, err) == (0, "") and out.startswith(f"backed up {db} (schema version {len(MIGRATIONS)}) to {target}, ")
     assert query(target, "SELECT nick FROM accounts ORDER BY nick") == [("Alice",), ("Bob",)]
     assert query(target, "SELECT COUNT(*) FROM messages") == [(3,)]
     assert query(target, "PRAGMA journal_mode") == [("delete",)]

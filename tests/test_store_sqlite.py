@@ -111,7 +111,7 @@ def test_migrate_from_empty_reaches_the_latest_version(connection: sqlite3.Conne
     assert schema_version(cursor) == len(MIGRATIONS)
     tables = {row[0] for row in cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {
-        "schema_version", "messages", "accounts", "offline_messages", "room_topics", "claimed_rooms", "server_bans",
+        "schema_version", "messages", "accounts", "offline_messages", "room_topics", "claimed_rooms", "server_bans", "fts_pending",
         "messages_fts", "messages_fts_data", "messages_fts_idx", "messages_fts_docsize", "messages_fts_config",
     }
 
@@ -269,7 +269,7 @@ def test_search_query_is_driven_by_the_full_text_index(cursor: sqlite3.Cursor) -
     """search_messages_txn's query reads the FTS index newest first and looks messages up by id, with no sort."""
     recording = RecordingCursor(cursor)
     search_messages_txn(recording, ["dev", "lobby"], '"twist"*', 10, before=100)
-    [(sql, parameters)] = recording.statements
+    *_, (sql, parameters) = recording.statements  # after bringing the index up to date
 
     plan = [row[3] for row in cursor.execute("EXPLAIN QUERY PLAN " + sql, parameters)]
 
@@ -324,10 +324,10 @@ def test_upgrade_from_version_4_adds_empty_room_and_ban_tables(connection: sqlit
     create_account_txn(cursor, "alice", Account("Alice", "$h", START))
     connection.commit()
 
-    assert migrate_txn(cursor) == len(MIGRATIONS) == 5
+    assert migrate_txn(cursor) == len(MIGRATIONS)
     connection.commit()
 
-    assert schema_version(cursor) == 5
+    assert schema_version(cursor) == len(MIGRATIONS)
     assert claimed_rooms_txn(cursor) == [] and server_bans_txn(cursor) == []
     record = RoomRecord("dev", "dev", "alice", ("bob",), (Ban("x!*@*", "alice", START, START + 60, "why"),), "t")
     save_room_txn(cursor, record)
@@ -430,7 +430,7 @@ async def test_failed_write_fails_its_appends_and_the_store_goes_on(
     run_interaction = store._pool.runInteraction
     failures = [True]
 
-    def broken_insert(cursor: sqlite3.Cursor, rows: object) -> None:
+    def broken_insert(cursor: sqlite3.Cursor, rows: object, index: bool = False) -> None:
         cursor.execute("INSERT INTO no_such_table VALUES (1)")
 
     def failing_once(interaction: Any, *args: Any, **kwargs: Any) -> Deferred[Any]:
@@ -452,3 +452,45 @@ async def test_failed_write_fails_its_appends_and_the_store_goes_on(
         assert await within(store.recent_messages("lobby", 10)) == [message("kept")]
     finally:
         await within(store.stop())
+
+
+def test_search_indexes_stored_messages_in_batches(cursor: sqlite3.Cursor) -> None:
+    """
+    Stored messages wait in fts_pending until the index is brought up to date (every
+    INDEX_BATCH messages, or by a search, which so sees them all); deleting one still waiting
+    only takes it off the list, and the index stays whole through all of it.
+    """
+    insert_messages_txn(cursor, [("lobby", message("early bird", n=0)), ("lobby", message("late bird", n=1))])
+    assert count_rows(cursor, "fts_pending") == 2
+    cursor.execute("DELETE FROM messages WHERE id = 1")
+    assert count_rows(cursor, "fts_pending") == 1
+    assert [m.text for m in search_messages_txn(cursor, ["lobby"], '"bird"*', 10)] == ["late bird"]
+    assert count_rows(cursor, "fts_pending") == 0
+    insert_messages_txn(cursor, [("lobby", message("third bird", n=2))], index=True)
+    assert count_rows(cursor, "fts_pending") == 0
+    cursor.execute("DELETE FROM messages WHERE id = 2")
+    assert [m.text for m in search_messages_txn(cursor, ["lobby"], '"bird"*', 10)] == ["third bird"]
+    cursor.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_upgrade_from_version_5_keeps_the_search_index_and_batches_new_messages(connection: sqlite3.Connection) -> None:
+    """A version-5 database keeps its index of old messages; new ones wait for the next batch; nothing is lost."""
+    cursor = connection.cursor()
+    cursor.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, statements in enumerate(MIGRATIONS[:5], start=1):
+        for statement in statements:
+            cursor.execute(statement)
+        cursor.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    cursor.execute("INSERT INTO messages (room_key, room, kind, sender, body, sent_at)"
+                   " VALUES ('lobby', 'lobby', 'say', 'bob', 'indexed already', 1.0)")
+    connection.commit()
+
+    assert migrate_txn(cursor) == len(MIGRATIONS)
+    connection.commit()
+
+    insert_messages_txn(cursor, [("lobby", message("indexed later", n=1))])
+    assert count_rows(cursor, "fts_pending") == 1
+    assert [m.text for m in search_messages_txn(cursor, ["lobby"], '"indexed"*', 10)] == ["indexed later",
+                                                                                          "indexed already"]
+    cursor.execute("DELETE FROM messages")
+    cursor.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
