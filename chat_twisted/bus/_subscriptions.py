@@ -6,12 +6,12 @@ given messages and never reorders; a bus gives it messages in the order its link
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.logger import Logger
 
-from chat_twisted.bus import Receiver
+from chat_twisted.bus import BusStatus, Receiver
 
 log = Logger()
 
@@ -134,3 +134,12 @@ class Subscriptions:
         for state in channels.values():
             for _, waiter in state.waiting:
                 waiter.errback(CancelledError())
+
+
+def report(callbacks: Iterable[Callable[[BusStatus], object]], status: BusStatus) -> None:
+    """Give C{status} to each of a bus's state C{callbacks}; one that fails is logged, the others still get it."""
+    for callback in list(callbacks):
+        try:
+            callback(status)
+        except Exception:
+            log.failure("A bus state callback failed")

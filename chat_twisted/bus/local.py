@@ -26,7 +26,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chat_twisted.bus import BusStatus, BusUnavailable, IChatBus, ProcessPresence, Receiver
-from chat_twisted.bus._subscriptions import Subscriptions
+from chat_twisted.bus._subscriptions import Subscriptions, report
 
 log = Logger()
 
@@ -267,9 +267,4 @@ class LocalBus:
             self._report(BusStatus(connected=True, gaps=frozenset([channel])))
 
     def _report(self, status: BusStatus) -> None:
-        """Give C{status} to every state callback; one that fails is logged."""
-        for callback in list(self._callbacks):
-            try:
-                callback(status)
-            except Exception:
-                log.failure("A bus state callback failed")
+        report(self._callbacks, status)

@@ -55,7 +55,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat_twisted.bus import BusStatus, BusUnavailable, IChatBus, ProcessPresence, Receiver
-from chat_twisted.bus._subscriptions import Subscriptions
+from chat_twisted.bus._subscriptions import Subscriptions, report
 
 log = Logger()
 
@@ -896,11 +896,7 @@ class RedisBus:
         self._report(BusStatus(connected=False))
 
     def _report(self, status: BusStatus) -> None:
-        for callback in list(self._callbacks):
-            try:
-                callback(status)
-            except Exception:
-                log.failure("A bus state callback failed")
+        report(self._callbacks, status)
 
 
 def _keepalive(connection: Any) -> None:
