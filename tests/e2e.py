@@ -498,7 +498,7 @@ class WebSocketClient:
         self._text: list[str] = []
         self.closed = False
         self.seen: list[dict[str, object]] = []
-        self.sock.sendall(self._ws.send(Request(host=host, target="/ws", extra_headers=[("Origin", f"http://{host}")])))
+        self.sock.sendall(self._ws.send(Request(host=host, target="/ws", extra_headers=[(b"Origin", f"http://{host}".encode())])))
         self.accepted = False
         deadline = time.monotonic() + WAIT
         while not self.accepted and not self.closed:
@@ -677,14 +677,17 @@ def redis_command(url: str, *words: str | bytes | int) -> object:
 
 def delete_redis_keys(url: str, prefix: str) -> int:
     """Delete every key under C{prefix} in the Redis at C{url}; return how many there were."""
-    cursor: object = b"0"
+    cursor: bytes = b"0"
     deleted = 0
     while True:
-        reply = redis_command(url, "SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000)  # type: ignore[arg-type]
-        cursor, keys = reply  # type: ignore[misc]
+        reply = redis_command(url, "SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000)
+        assert isinstance(reply, list) and len(reply) == 2, reply
+        cursor, keys = bytes(reply[0]), list(reply[1])
         if keys:
-            deleted += int(redis_command(url, "DEL", *keys))  # type: ignore[arg-type, call-overload]
-        if cursor in (b"0", "0", 0):
+            count = redis_command(url, "DEL", *keys)
+            assert isinstance(count, int), count
+            deleted += count
+        if cursor == b"0":
             return deleted
 
 
@@ -693,8 +696,10 @@ class TcpProxy:
     A TCP forwarder from 127.0.0.1:L{port} (a free port) to C{host}:C{target_port}, run on
     threads of its own, to put between servers and what they connect to. L{cut} ends every
     connection through it and, until L{restore}, closes each new one at once (with a reset), as
-    an unreachable server would look; L{close} ends it all. It counts the connections it
-    forwarded (L{forwarded}) and those it turned away (L{refused}).
+    an unreachable server would look; L{close} ends it all. L{pause} holds back what clients
+    send (the bytes wait, in order, until L{resume}) while what the target sends still flows, as
+    a stalled link would. It counts the connections it forwarded (L{forwarded}) and those it
+    turned away (L{refused}).
     """
 
     def __init__(self, host: str, target_port: int) -> None:
@@ -708,6 +713,8 @@ class TcpProxy:
         # Each pair (client side, server side) and how many of its two pumps still run; a
         # socket is closed only by the last pump of its pair, never under a thread using it.
         self._pairs: dict[tuple[socket.socket, socket.socket], int] = {}
+        self._flowing = threading.Event()  # clear while paused
+        self._flowing.set()
         self.forwarded = 0
         self.refused = 0
         self._acceptor = threading.Thread(target=self._accept, name=f"proxy-{self.port}", daemon=True)
@@ -759,6 +766,8 @@ class TcpProxy:
     def _pump(self, pair: tuple[socket.socket, socket.socket], source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                if source is pair[0]:  # from the client: held while paused
+                    self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -774,8 +783,17 @@ class TcpProxy:
                 source.close()
                 sink.close()
 
+    def pause(self) -> None:
+        """Hold back what clients send, in order, until L{resume}; what the target sends still flows."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """Forward what clients sent while paused, and what they send from now on."""
+        self._flowing.set()
+
     def cut(self) -> None:
-        """End every connection through the proxy and turn new ones away until L{restore}."""
+        """End every connection through the proxy (and any pause) and turn new ones away until L{restore}."""
+        self._flowing.set()
         with self._lock:
             self._cut = True
             pairs = list(self._pairs)
@@ -802,3 +820,45 @@ def _shut(connection: socket.socket) -> None:
         connection.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+#: What a server of a cluster logs once its link to the other processes (over Redis) is up.
+LINKED = re.compile(r"linked to the other processes as process ([0-9a-f]+)")
+
+
+def cluster_server(
+    workdir: Path, name: str, db: str, bus: str, prefix: str, extra_args: Sequence[str] = ()
+) -> ServerProcess:
+    """
+    Start one server process of a cluster in C{workdir}, logging to C{<name>.log}: on the
+    (PostgreSQL) database C{db} and the Redis bus C{bus}, its keys under C{prefix}. Return once
+    it listens and its link to the other processes is up (bounded waits).
+    """
+    server = ServerProcess(workdir, ["--bus", bus, "--bus-prefix", prefix, *extra_args], log_name=f"{name}.log", db=db)
+    try:
+        server.wait_for_log(LINKED)
+    except BaseException:
+        server.kill()
+        raise
+    return server
+
+
+_LOG_ENTRY = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} \[([^\]]*)\] (.*)$")
+
+
+def tracebacks_in_log(text: str) -> list[tuple[str, str]]:
+    """
+    The entries of a twistd log C{text} that carry a traceback (a logged failure, or an
+    unhandled error), each as (the logging system, the entry's first line).
+    """
+    found: list[tuple[str, str]] = []
+    header: tuple[str, str] | None = None
+    reported = False
+    for line in text.splitlines():
+        entry = _LOG_ENTRY.match(line)
+        if entry is not None:
+            header, reported = (entry.group(1), entry.group(2)), False
+        elif "Traceback (most recent call last)" in line and header is not None and not reported:
+            found.append(header)
+            reported = True
+    return found

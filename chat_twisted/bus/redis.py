@@ -477,6 +477,8 @@ class RedisBus:
         self._subscriber: Any = None  # the subscriber protocol, once logged in
         self._confirmations: deque[tuple[bytes, bytes, _Batch | None]] = deque()
         self._first_batch_done = False
+        self._run_id: str | None = None  # which run of the Redis server the command connection last reached
+        self._server_checked = False
         self._unsynced: set[str] = set()  # channels not yet synced since the subscriber (re)connected
         self._sync_wanted: set[str] = set()
         self._syncs: dict[int, list[str]] = {}  # token -> channels, for syncs under way
@@ -695,7 +697,27 @@ class RedisBus:
         )
         self._command = command
         log.info("Bus command connection to Redis at {address} is up", address=self.description)
+        self._server_checked = False
+        command.execute_command("INFO", "server").addCallbacks(self._server_seen, self._server_unseen)
         self._flush_syncs()
+        self._check_connected()
+
+    def _server_seen(self, info: Any) -> None:
+        """
+        Note which run of the Redis server this is: after a restart that lost its data the
+        channels' counters start again, and may even come back to the very numbers this bus
+        last saw, so every channel is reported as having missed messages.
+        """
+        text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+        run_id = next((line.partition(":")[2].strip() for line in text.splitlines() if line.startswith("run_id:")), None)
+        if run_id is not None and self._run_id is not None and run_id != self._run_id:
+            log.info("Redis at {address} restarted; every channel may have missed messages", address=self.description)
+            self._pending_gaps.update(self._subscriptions)
+        self._run_id = run_id or self._run_id
+        self._server_unseen(None)
+
+    def _server_unseen(self, failure: Failure | None) -> None:
+        self._server_checked = True
         self._check_connected()
 
     def _command_lost(self, command: Any, why: Failure) -> None:
@@ -865,6 +887,8 @@ class RedisBus:
         if self._connected or not self._running:
             return
         if self._command is None or self._subscriber is None or not self._first_batch_done or self._unsynced:
+            return
+        if not self._server_checked:
             return
         self._connected = True
         gaps, self._pending_gaps = frozenset(self._pending_gaps), set()
