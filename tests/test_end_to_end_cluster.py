@@ -363,7 +363,7 @@ def test_users_on_two_processes_share_one_chat(cluster: Cluster) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "server bug: /history lists a room's messages in the order they were stored (ids given by"
+    "known limit (docs/scaling.md): /history lists a room's messages in the order they were stored (ids given by"
     " PostgreSQL as each process commits), but users are shown them live in the order the bus"
     " carried them (each process publishes after its commit), so where two processes' commits and"
     " publishes cross, /history shows another order than every member saw"))
