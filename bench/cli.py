@@ -1,9 +1,10 @@
 """
 ``python -m bench``: the benchmark's one command.
 
-    python -m bench run [--quick] [--scenario fanout,sweep,rooms,storm,openloop,idle,connect,history]
+    python -m bench run [--quick] [--scenario fanout,sweep,rooms,storm,openloop,idle,connect,history,cluster]
                         [--servers ours,ours-irc,ours-ws,threaded,inspircd] [--rounds 3] [--output FILE]
                         [--server-cpus 0] [--loadgen-cpus 1] [--no-pin] [--plot PNG]
+                        [--cluster 1000x20] [--cluster-cpus 0/1] [--cluster-loadgen-cpus LIST]
     python -m bench plot RESULTS.json [--output docs/fanout.png]
     python -m bench tables RESULTS.json       (Markdown tables, as in docs/performance.md)
     python -m bench commit-cost [ARGS...]     (bench/commit_cost.py: what committing costs)
@@ -19,6 +20,13 @@ spread (min–max), the ratios ours/peer taken round by round (and ours-irc/peer
 when our IRC or WebSocket door ran), the commit (``-dirty`` when the tree was), the exact command,
 the host and every server's command line and configuration. It exits with status 1 when any run
 failed. docs/performance.md explains the scenarios and the figures.
+
+The ``cluster`` scenario compares setups of our server instead of servers (``--servers`` does
+not apply): one plain process (SQLite, in-process bus), one process on PostgreSQL + Redis, and
+two processes on one PostgreSQL database and one Redis, the clients spread over both (see
+bench/cluster.py); each process on its own CPUs and the load generator unpinned
+(``--cluster-cpus``, ``--cluster-loadgen-cpus``). It is skipped, and the report says why, when
+PostgreSQL or Redis cannot be reached (an error when ``--scenario`` names it).
 """
 
 from __future__ import annotations
@@ -33,22 +41,26 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen, scenarios
-from bench.pinning import Pinning, parse_cpus, pinning_problem, plan
+from bench import cluster, loadgen, scenarios
+from bench.pinning import ClusterPinning, Pinning, cluster_plan, parse_cpus, pinning_problem, plan
 from bench.provenance import changed, command_line, commit, host
 from bench.scenarios import Settings
-from bench.servers import SERVERS, InspircdServer, OurServer, Server, ThreadedServer, available
-from bench.summary import failures, one_line, rotation, summarise
+from bench.servers import OURS, SERVERS, InspircdServer, OurServer, Server, ThreadedServer, available
+from bench.summary import cluster_targets, failures, limit, one_line, rotation, summarise
 
-SCENARIOS = ("fanout", "sweep", "rooms", "storm", "openloop", "idle", "connect", "history")
+SCENARIOS = ("fanout", "sweep", "rooms", "storm", "openloop", "idle", "connect", "history", "cluster")
 FANOUT_METRICS = ("delivered_per_s", "messages_per_s", "p50_ms", "p99_ms", "p999_ms", "max_ms", "lost", "reordered",
                   "server_cpu_pct", "cpu_s_per_m", "loadgen_cpu_pct", "machine_busy_pct", "rest_cpu_pct",
                   "steal_pct", "login_s")
 OPENLOOP_METRICS = ("offered_per_s", *FANOUT_METRICS)
+CLUSTER_METRICS = (*FANOUT_METRICS, "same_p50_ms", "same_p99_ms", "cross_p50_ms", "cross_p99_ms", "cross_share",
+                   "server_cpu_pct_least", "redis_cpu_pct", "postgres_cpu_pct", "redis_cpu_s_per_m",
+                   "postgres_cpu_s_per_m", "total_cpu_s_per_m")
 STORM_METRICS = ("conn_per_s", "p50_ms", "p99_ms", "max_ms", "server_cpu_ms_per_login", "rss_after_kib")
 IDLE_METRICS = ("rss_per_conn_kib", "rss_before_kib", "rss_after_kib", "login_s")
 CONNECT_METRICS = ("conn_per_s", "p50_ms", "p99_ms", "max_ms")
@@ -99,7 +111,8 @@ class Runner:
     """
 
     def __init__(self, args: argparse.Namespace, settings: Settings, servers: list[str], tmp: Path,
-                 pinning: Pinning, executable: Path | None = None) -> None:
+                 pinning: Pinning, executable: Path | None = None, cluster_pinning: ClusterPinning | None = None,
+                 own_cpus: frozenset[int] | None = None) -> None:
         self.args = args
         self.settings = settings
         self.servers = servers
@@ -110,6 +123,8 @@ class Runner:
         self.failed: list[dict[str, Any]] = []
         self.server_config: dict[str, dict[str, Any]] = {}
         self.closed_loop: dict[tuple[int, int], dict[str, float | None]] = {}
+        self.cluster_pinning = cluster_pinning
+        self.own_cpus = own_cpus  # the CPUs the bench was given (an unpinned load generator may use them all)
 
     def workdir(self, label: str) -> Path:
         """A fresh directory for one run (fresh database, logs, configs)."""
@@ -123,26 +138,39 @@ class Runner:
         problems = server.log_problems()
         facts: dict[str, Any] = {
             "server_command": server.shown_command() if server.command else None,
-            "server_exit": server.process.returncode if server.process else None,
+            "server_exit": server.exit_status(),
             "server_exit_problem": server.exit_problem(),
             "server_stop_s": server.stop_s,
             "server_log_errors": len(problems),
             "server_log_first": problems[0][:300] if problems else None,
             "server_threads_cpus": server.threads_cpus,
-            "pinned": self.pinning.pinned,
-            "pinning_problem": pinning_problem(self.pinning, server.threads_cpus, result.get("loadgen_cpus", [])),
+            "pinned": server.pinned(self.pinning),
+            "pinning_problem": server.pinning_problem(self.pinning, result.get("loadgen_cpus", [])),
+            **server.facts(),
         }
         why = failures({**result, **facts})
         return {**facts, "ok": not why, "why_failed": why}
 
     def compare(self, scenario: str, label: str, metrics: Sequence[str], rounds: int,
-                one: Callable[[Server, Path], dict[str, Any]], show: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+                one: Callable[[Server, Path], dict[str, Any]], show: Callable[[dict[str, Any]], str],
+                make: Callable[[str], Server] | None = None, names: Sequence[str] | None = None,
+                references: Sequence[str] = OURS) -> dict[str, Any]:
         """
         Run C{one} for every server that can take part, in every round, the order rotated each
-        round; return the runs, the orders, the servers that cannot take part (and why), the summary.
+        round; return the runs, the orders, the servers that cannot take part (and why), the summary
+        (its ratios C{reference}/peer for each of C{references} that ran). By default the servers
+        are the runner's, each made by its class in L{SERVERS} on the server CPUs; C{names} and
+        C{make} give other ones (the cluster comparison's setups).
         """
-        servers = [name for name in self.servers if not SERVERS[name].cannot(scenario)]
-        not_run = {name: SERVERS[name].cannot(scenario) for name in self.servers if SERVERS[name].cannot(scenario)}
+        if make is None:
+            candidates = list(self.servers)
+            not_run = {name: SERVERS[name].cannot(scenario) for name in candidates if SERVERS[name].cannot(scenario)}
+            servers = [name for name in candidates if name not in not_run]
+
+            def make(name: str) -> Server:
+                return SERVERS[name](self.pinning.server)
+        else:
+            servers, not_run = list(names or []), {}
         for name, why in not_run.items():
             log(f"[{scenario} {label}] {name} cannot take part: {why}")
         runs: list[dict[str, Any]] = []
@@ -151,7 +179,7 @@ class Runner:
             order = rotation(servers, round_index)
             orders.append(order)
             for position, name in enumerate(order, start=1):
-                server = SERVERS[name](self.pinning.server)
+                server = make(name)
                 started = time.monotonic()
                 workdir = self.workdir(f"{scenario}-{name}")
                 try:
@@ -170,12 +198,13 @@ class Runner:
                     self.failed.append({"scenario": scenario, "point": label, "server": name,
                                         "round": round_index + 1, "why": run["why_failed"]})
                     text = f"FAILED: {'; '.join(map(one_line, run['why_failed']))}  {text}"
-                unpinned = "" if self.pinning.pinned else " UNPINNED"
+                unpinned = "" if server.pinned(self.pinning) else " UNPINNED"
                 log(f"[{scenario} {label}{unpinned}] round {round_index + 1}/{rounds} {name:9} {text} "
                     f"({run['run_s']:.1f} s)")
                 if not self.args.keep_tmp:
                     shutil.rmtree(workdir, ignore_errors=True)
-        return {"orders": orders, "not_run": not_run, "runs": runs, "summary": summarise(runs, servers, metrics)}
+        return {"orders": orders, "not_run": not_run, "runs": runs,
+                "summary": summarise(runs, servers, metrics, references)}
 
     def fanout_point(self, scenario: str, clients: int, senders: int) -> dict[str, Any]:
         """One fanout point (C, S) across all servers and rounds; remembers each server's saturation."""
@@ -270,6 +299,64 @@ class Runner:
                               self.args.rounds, one, show)
         return {"connections": connections, "parallel": self.settings.connect_parallel, **result}
 
+    def cluster_point(self, clients: int, senders: int) -> dict[str, Any]:
+        """
+        The cluster comparison at (C, S): one plain process, one process on PostgreSQL + Redis,
+        and two processes on one database and one Redis with the clients alternating between
+        them, round after round in rotating order; each process on its own CPUs, the load
+        generator (and the bench's own process) where the cluster placement says, by default
+        unpinned, on every CPU the bench was given. Closed loop, or with C{--cluster-rate} an
+        open loop at that many lines/s in all (every setup the same rate: latency without the
+        queueing of a saturated server, so that what the bus hop adds shows). Adds the targets
+        (L{cluster_targets}) and, per run, what held it back (L{limit}).
+        """
+        placement = self.cluster_pinning
+        assert placement is not None
+        names = [name for name, _, _ in cluster.setups()]
+        shapes = {name: (processes, shared) for name, processes, shared in cluster.setups()}
+        settings = replace(self.settings, loadgen_cpus=placement.loadgen)
+
+        def make(name: str) -> cluster.ClusterServer:
+            processes, shared = shapes[name]
+            return cluster.ClusterServer(name, processes, shared, placement, self.args.cluster_postgres,
+                                         self.args.cluster_redis)
+
+        rate = self.args.cluster_rate
+
+        def one(server: Server, workdir: Path) -> dict[str, Any]:
+            result = scenarios.run_fanout(server, self.executable, workdir, clients, senders, settings,
+                                          rate=rate / senders if rate else 0.0)
+            result["limit"] = limit(result, len(placement.usable))
+            return result
+
+        def show(r: dict[str, Any]) -> str:
+            each = "+".join(f"{v}%" for v in r.get("server_cpu_pct_each") or [])
+            cross = (f"  cross-process p50 {r['cross_p50_ms']} p99 {r['cross_p99_ms']} ms, same-process p99 "
+                     f"{r['same_p99_ms']} ms" if r.get("cross_p99_ms") is not None else "")
+            side = (f"  redis {r['redis_cpu_pct']}% postgres {r['postgres_cpu_pct']}% (all: {r['total_cpu_s_per_m']} "
+                    f"s/M)" if "redis_cpu_pct" in r else "")
+            return f"{fanout_text(r)}  servers {each}{cross}{side}  limit: {r['limit']}"
+
+        # The bench's own process (it mostly sleeps) goes where the load generator may run: with
+        # an unpinned load generator, everywhere (which it inherits from us).
+        previous = os.sched_getaffinity(0)
+        where = parse_cpus(placement.loadgen) if placement.loadgen else (self.own_cpus or previous)
+        os.sched_setaffinity(0, where)
+        try:
+            label = f"C={clients} S={senders}" + (f" at {rate:g}/s" if rate else "")
+            result = self.compare("cluster", label, CLUSTER_METRICS, self.args.rounds, one,
+                                  show, make=make, names=names, references=("cluster-2", "cluster-1"))
+        finally:
+            os.sched_setaffinity(0, previous)
+        targets = cluster_targets(result["runs"], len(placement.usable), open_loop=bool(rate))
+        log(f"[cluster {label}] two/one processes {targets['two_over_one_delivered']['median']} "
+            f"(where the servers were the limit: {targets['two_over_one_delivered_servers_limit']['median']}); "
+            f"cross-process p99 / one process's p99 {targets['cross_p99_over_one_p99']['median']}; "
+            f"lost {targets['lost']} reordered {targets['reordered_or_gaps']}")
+        return {"clients": clients, "senders": senders, "window": self.settings.window, "offered_per_s": rate,
+                "setups": {name: make(name).describe_setup() for name in names},
+                "pinning": placement.as_dict(), "targets": targets, **result}
+
     def history(self, messages: int) -> dict[str, Any]:
         """/history 500 latency on our server with C{messages} stored (one run, judged like the others)."""
         workdir = self.workdir("history")
@@ -306,6 +393,7 @@ def settings_from(args: argparse.Namespace, pinning: Pinning | None = None) -> S
     if args.warmup is not None:
         settings.warmup = args.warmup
     settings.window = args.window
+    settings.quiet = args.drain_quiet
     settings.loadgen_procs = args.loadgen_procs
     settings.connect_parallel = args.connect_parallel
     settings.storm_parallel = args.storm_parallel if args.storm_parallel is not None else (10 if args.quick else 50)
@@ -358,6 +446,16 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
     idle = parse_ints(args.idle if args.idle is not None else ("20" if quick else "1000,10000"))
     connections = args.connections if args.connections is not None else (50 if quick else 2000)
     history_messages = args.history_messages if args.history_messages is not None else (1000 if quick else 1_000_000)
+    cluster_points = parse_points(args.cluster if args.cluster is not None else ("20x4" if quick else "1000x20"))
+    cluster_pinning, cluster_skipped = None, None
+    if "cluster" in chosen:
+        cluster_skipped = cluster.unavailable(args.cluster_postgres, args.cluster_redis)
+        if cluster_skipped and args.scenario != ",".join(SCENARIOS):
+            raise SystemExit(f"--scenario cluster: {cluster_skipped}")
+        try:
+            cluster_pinning = cluster_plan(args.cluster_cpus, args.cluster_loadgen_cpus, 2, wanted=not args.no_pin)
+        except ValueError as error:
+            raise SystemExit(f"--cluster-cpus/--cluster-loadgen-cpus: {error}") from None
 
     limits = raise_fd_limit()
     started = time.monotonic()
@@ -375,8 +473,14 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
         },
         "settings": {**vars(settings), "rounds": args.rounds, "idle_rounds": args.idle_rounds,
                      "scenarios": chosen, "fd_limit": limits,
-                     "open_loop_fraction": args.open_loop_fraction, "open_loop_rate": args.open_loop_rate},
+                     "open_loop_fraction": args.open_loop_fraction, "open_loop_rate": args.open_loop_rate,
+                     "cluster_rate": args.cluster_rate, "cluster_cpus": args.cluster_cpus,
+                     "cluster_loadgen_cpus": args.cluster_loadgen_cpus,
+                     "cluster_postgres": args.cluster_postgres, "cluster_redis": args.cluster_redis},
     }
+    if cluster_skipped:
+        report["cluster_skipped"] = cluster_skipped
+        log(f"bench: the cluster scenario is SKIPPED: {cluster_skipped}")
     if not pinning.pinned:
         log(f"bench: running UNPINNED: {pinning.reason}")
     # The bench's own process (it mostly sleeps) keeps off the server's CPUs while it runs.
@@ -386,7 +490,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
             assert pinning.loadgen is not None
             os.sched_setaffinity(0, parse_cpus(pinning.loadgen))
         with tempfile.TemporaryDirectory(prefix="chat-bench-") as tmpdir:
-            runner = Runner(args, settings, servers, Path(tmpdir), pinning)
+            runner = Runner(args, settings, servers, Path(tmpdir), pinning, cluster_pinning=cluster_pinning,
+                            own_cpus=frozenset(own_cpus))
             report["loadgen"] = str(runner.executable)
             try:
                 if "fanout" in chosen:
@@ -405,6 +510,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict[str, Any]:
                     report["connect"] = [runner.connect_point(connections)]
                 if "history" in chosen:
                     report["history"] = runner.history(history_messages)
+                if "cluster" in chosen and not cluster_skipped:
+                    report["cluster"] = [runner.cluster_point(c, s) for c, s in cluster_points]
             finally:
                 report["server_config"] = runner.server_config
                 report["failed_runs"] = runner.failed
@@ -478,7 +585,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--duration", type=float, help="measured seconds per fanout run (default 5)")
     r.add_argument("--warmup", type=float, help="unmeasured seconds before each window (default 1)")
     r.add_argument("--window", type=int, default=8, help="lines in flight per sender (default 8)")
+    r.add_argument("--drain-quiet", type=float, default=2.0,
+                   help="after sending stops, seconds without a line that end the drain (default 2; the drain "
+                   "ends anyway after 15 s); lines still missing then count as lost")
     r.add_argument("--loadgen-procs", type=int, default=1, help="load generator processes per run (default 1)")
+    r.add_argument("--cluster", help="cluster comparison points, CxS comma-separated (default 1000x20; --quick 20x4)")
+    r.add_argument("--cluster-rate", type=float, default=None,
+                   help="cluster comparison: an open loop at this many lines/s in all, the same for every setup "
+                   "(default: closed loop, --window lines in flight per sender)")
+    r.add_argument("--cluster-cpus", default="0/1",
+                   help="cluster comparison: the CPUs of each server process, taskset -c lists separated by '/' "
+                   "(default 0/1: process A on CPU 0, B on CPU 1; one process uses A's)")
+    r.add_argument("--cluster-loadgen-cpus", default=None,
+                   help="cluster comparison: the load generator's CPUs (default: unpinned, sharing the cores)")
+    r.add_argument("--cluster-postgres", default=cluster.DEFAULT_POSTGRES,
+                   help=f"cluster comparison: the PostgreSQL maintenance database where a scratch database is made "
+                   f"and dropped for each run (default {cluster.DEFAULT_POSTGRES})")
+    r.add_argument("--cluster-redis", default=cluster.DEFAULT_REDIS,
+                   help=f"cluster comparison: the Redis the processes share, each run under its own --bus-prefix "
+                   f"(default {cluster.DEFAULT_REDIS})")
     r.add_argument("--server-cpus", default="0", help="CPUs of every server (taskset -c list; default 0)")
     r.add_argument("--loadgen-cpus", default="1", help="CPUs of the load generator (taskset -c list; default 1)")
     r.add_argument("--no-pin", action="store_true", help="run unpinned (the report says so)")
@@ -531,6 +656,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("--rounds must be at least 1")
     if not 0 < args.open_loop_fraction <= 1 or (args.open_loop_rate is not None and args.open_loop_rate <= 0):
         raise SystemExit("--open-loop-fraction must be in (0, 1], --open-loop-rate above 0")
+    if args.cluster_rate is not None and args.cluster_rate <= 0:
+        raise SystemExit("--cluster-rate must be above 0")
     try:
         report = run(args, argv)
     except loadgen.LoadgenError as error:  # e.g. no C compiler

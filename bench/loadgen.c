@@ -48,6 +48,14 @@
  *   in  "quit" or end of input  idle: close everything and report
  *   out {"event":"result",...}  the final report; {"event":"error",...} on failure (exit 2)
  *
+ * Several servers (--port P1,P2,...: the processes of one cluster): client k connects to port
+ * number (k / step + k % step) mod P, step being clients / senders (sender s is client s * step),
+ * so that the senders alternate between the ports (sender s on port s mod P) and so do the
+ * clients between two senders: each port gets an even share of both. Every delivery is then
+ * counted twice over: same-process (the receiver is on its sender's port) or cross-process (on
+ * another one: the line crossed the bus), each with its own latency histogram; with one port
+ * every delivery is same-process.
+ *
  * Several processes can share one run (--first/--count pick this process's clients out of
  * --clients); the Python side adds up their reports. Every wait is bounded (--login-timeout,
  * --drain, --deadline). Its own CPU time (getrusage) is reported, so the bench can show that the
@@ -95,6 +103,7 @@ struct client {
     int sender;         /* sender id, or -1 */
     int state;
     int room;           /* --rooms: its room number; -1: the one room (--room) */
+    int port;           /* which of --port's ports it connects to (an index) */
     int64_t t_connect;  /* when connect() was called, ns */
     int64_t due0;       /* open loop: when its first line is due, ns */
     char *part;         /* the unfinished line (ws: frame) carried over from the last read */
@@ -110,7 +119,9 @@ struct client {
 };
 
 /* --- options ------------------------------------------------------------------------------ */
-static int opt_port = 0, opt_proto = P_LINE, opt_mode = M_FANOUT;
+#define MAX_PORTS 16
+static int opt_ports[MAX_PORTS], n_ports = 0;  /* --port P1,P2,...: the servers, clients spread over them */
+static int opt_proto = P_LINE, opt_mode = M_FANOUT;
 static int opt_clients = 10, opt_first = 0, opt_count = -1, opt_senders = 0, opt_window = 8;
 static int opt_parallel = 100;
 static double opt_warmup = 1.0, opt_duration = 5.0, opt_drain = 10.0, opt_quiet = 1.0;
@@ -126,7 +137,10 @@ static int epfd;
 static char scratch[SCRATCH_SIZE];
 static uint64_t hist[NBUCKETS];
 static uint64_t connect_hist[NBUCKETS];
-static int64_t lat_min = INT64_MAX, lat_max = 0, connect_max = 0;
+static uint64_t hist_same[NBUCKETS], hist_cross[NBUCKETS];  /* the receiver on its sender's port, or not */
+static int64_t lat_min = INT64_MAX, lat_max = 0, connect_max = 0, lat_max_same = 0, lat_max_cross = 0;
+static uint64_t window_same = 0, window_cross = 0;  /* window deliveries of each kind */
+static int *sender_port = NULL;  /* [senders]: the port index of each sender */
 
 static int launched = 0, in_progress = 0, ready = 0, failed = 0, disconnected = 0;
 static uint64_t sent_total = 0, received_total = 0, window_delivered = 0, window_sent = 0;
@@ -139,6 +153,7 @@ static uint32_t mask_state = 0x9e3779b9u;  /* ws: xorshift32 for the client fram
 static char first_error[160] = "";
 static bool sending = false, started = false, window_open = false, window_closed = false;
 static int64_t t_go = 0, t_warm_end = 0, t_end = 0, t_last_payload = 0, t_drain_start = 0;
+static int64_t longest_silence = 0;  /* fanout: the longest time between two payloads received (a stall) */
 static int64_t t_first_connect = 0, t_last_ready = 0;
 static double cpu_window_start = 0, cpu_window = 0;
 static int step = 1;  /* sender k is client k*step */
@@ -186,6 +201,26 @@ static int room_size(int room) {
 /* The room's name as the servers spell it without '#' ("lobby", "bench", "r12"); its length. */
 static int room_name(int room, char *out, size_t cap) {
     return room < 0 ? snprintf(out, cap, "%s", opt_room) : snprintf(out, cap, "r%d", room);
+}
+
+/* --- ports ------------------------------------------------------------------------------- */
+/* The port index of client `gid`: senders alternate between the ports, and so do the clients
+ * between two senders (see the top of the file). */
+static int port_of(int gid) { return n_ports < 2 ? 0 : (gid / step + gid % step) % n_ports; }
+
+/* Parse "P1,P2,..." into opt_ports; false if malformed. */
+static bool parse_ports(const char *text) {
+    n_ports = 0;
+    while (*text) {
+        char *end;
+        long port = strtol(text, &end, 10);
+        if (end == text || port <= 0 || port > 65535 || n_ports == MAX_PORTS) return false;
+        opt_ports[n_ports++] = (int)port;
+        if (*end == ',') end++;
+        else if (*end) return false;
+        text = end;
+    }
+    return n_ports > 0;
 }
 
 /* --- histogram ---------------------------------------------------------------------------- */
@@ -336,7 +371,8 @@ static void send_login(struct client *c) {
     } else if (opt_proto == P_WS) {  /* no Origin: not a browser, let in */
         n = snprintf(buf, sizeof buf,
                      "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", opt_port);
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                     opt_ports[c->port]);
         c->state = S_UPGRADE;
     } else {
         n = snprintf(buf, sizeof buf, "%s\r\n", c->nick);
@@ -352,7 +388,7 @@ static void launch(int local) {
     if (c->fd < 0) fail("socket: %s", strerror(errno));
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt_port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt_ports[c->port])};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     c->t_connect = now_ns();
     if (!t_first_connect) t_first_connect = c->t_connect;
@@ -484,14 +520,25 @@ static void payload(struct client *c, const char *p, int64_t now) {
         return;
     }
     received_total++;
+    if (t_last_payload && now - t_last_payload > longest_silence) longest_silence = now - t_last_payload;
     t_last_payload = now;
     int64_t latency = now - (int64_t)sent;
     if (latency < 0) latency = 0;
     if (window_open && !window_closed) {
         window_delivered++;
-        hist[bucket_of((uint64_t)latency)]++;
+        int b = bucket_of((uint64_t)latency);
+        hist[b]++;
         if (latency > lat_max) lat_max = latency;
         if (latency < lat_min) lat_min = latency;
+        if (sender_port[sender] == c->port) {
+            window_same++;
+            hist_same[b]++;
+            if (latency > lat_max_same) lat_max_same = latency;
+        } else {
+            window_cross++;
+            hist_cross[b]++;
+            if (latency > lat_max_cross) lat_max_cross = latency;
+        }
     }
     uint32_t last = c->last[sender];
     if (seq == last) duplicates++;
@@ -846,10 +893,25 @@ static void report(int64_t now) {
            (unsigned long long)bytes_out);
     printf("\"window_s\":%.6f,\"cpu_window_s\":%.6f,\"cpu_total_s\":%.6f,\"drain_s\":%.6f,",
            opt_duration, cpu_window, cpu_seconds(), t_drain_start ? secs(now - t_drain_start) : 0.0);
+    printf("\"longest_silence_ns\":%lld,", (long long)longest_silence);
     printf("\"latency_min_ns\":%lld,\"latency_max_ns\":%lld,\"connect_max_ns\":%lld,",
            (long long)(lat_min == INT64_MAX ? 0 : lat_min), (long long)lat_max, (long long)connect_max);
     printf("\"first_connect_ns\":%lld,\"last_ready_ns\":%lld,\"hist_sub_bits\":%d,",
            (long long)t_first_connect, (long long)t_last_ready, SUB_BITS);
+    int per_port[MAX_PORTS] = {0};
+    for (int i = 0; i < count; i++) per_port[clients[i].port]++;
+    printf("\"ports\":[");
+    for (int k = 0; k < n_ports; k++) printf("%s%d", k ? "," : "", opt_ports[k]);
+    printf("],\"clients_per_port\":[");
+    for (int k = 0; k < n_ports; k++) printf("%s%d", k ? "," : "", per_port[k]);
+    printf("],\"window_delivered_same\":%llu,\"window_delivered_cross\":%llu,"
+           "\"latency_max_same_ns\":%lld,\"latency_max_cross_ns\":%lld,",
+           (unsigned long long)window_same, (unsigned long long)window_cross, (long long)lat_max_same,
+           (long long)lat_max_cross);
+    print_hist("latency_hist_same", hist_same);
+    printf(",");
+    print_hist("latency_hist_cross", hist_cross);
+    printf(",");
     print_hist("latency_hist", hist);
     printf(",");
     print_hist("connect_hist", connect_hist);
@@ -859,7 +921,7 @@ static void report(int64_t now) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen --port P [--proto line|threaded|irc|ws] [--mode fanout|idle|connect|storm]\n"
+            "usage: loadgen --port P[,P2,...] [--proto line|threaded|irc|ws] [--mode fanout|idle|connect|storm]\n"
             "  [--clients C] [--first F --count N] [--senders S] [--window W] [--parallel K]\n"
             "  [--warmup s] [--duration s] [--drain s] [--quiet s] [--login-timeout s] [--deadline s]\n"
             "  [--prefix NICKPREFIX] [--room NAME | --rooms R] [--rate LINES_PER_S_PER_SENDER]\n");
@@ -872,7 +934,9 @@ int main(int argc, char **argv) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) usage();
         i++;
-        if (!strcmp(a, "--port")) opt_port = atoi(v);
+        if (!strcmp(a, "--port")) {
+            if (!parse_ports(v)) usage();
+        }
         else if (!strcmp(a, "--proto"))
             opt_proto = !strcmp(v, "irc") ? P_IRC : !strcmp(v, "threaded") ? P_THREADED
                       : !strcmp(v, "ws") ? P_WS : P_LINE;
@@ -904,7 +968,7 @@ int main(int argc, char **argv) {
     if (!opt_room) opt_room = opt_proto == P_LINE ? "lobby" : "bench";
     if (strlen(opt_room) > 24 || opt_rooms < 0 || opt_rooms > 1000000 || opt_rate < 0) usage();
     if (opt_count < 0) opt_count = opt_clients - opt_first;
-    if (opt_port <= 0 || opt_clients <= 0 || opt_count <= 0 || opt_first + opt_count > opt_clients ||
+    if (n_ports < 1 || opt_clients <= 0 || opt_count <= 0 || opt_first + opt_count > opt_clients ||
         opt_senders < 0 || opt_senders > opt_clients || opt_window < 1 || opt_window > 64 || opt_parallel < 1)
         usage();
     if (opt_mode == M_FANOUT && opt_senders < 1) usage();
@@ -926,11 +990,16 @@ int main(int argc, char **argv) {
         c->fd = -1;
         c->sender = (opt_senders && gid % step == 0 && gid / step < opt_senders) ? gid / step : -1;
         c->room = room_of(gid);
+        c->port = port_of(gid);
         if (opt_mode == M_FANOUT) {
             c->last = calloc((size_t)opt_senders, sizeof *c->last);
             if (!c->last) fail("out of memory");
         }
     }
+
+    sender_port = calloc((size_t)opt_senders + 1, sizeof *sender_port);
+    if (!sender_port) fail("out of memory");
+    for (int k = 0; k < opt_senders; k++) sender_port[k] = port_of(k * step);
 
     local_senders_at = calloc((size_t)opt_count + 1, sizeof *local_senders_at);
     if (!local_senders_at) fail("out of memory");

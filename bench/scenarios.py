@@ -6,7 +6,11 @@ One run of each scenario against one freshly started server; each returns a flat
   loadgen, and the server's CPU seconds per million deliveries. With C{rooms}: the clients
   spread over that many rooms (the "many rooms" scenario: everyone talking, each in their own
   room). With C{rate}: open loop, each sender sending that many lines a second on a schedule
-  (the "open loop" scenario), latency counted from the scheduled send time.
+  (the "open loop" scenario), latency counted from the scheduled send time. A server with
+  several processes (L{bench.cluster.ClusterServer}) has its clients spread over their ports,
+  and the run also splits the latency between deliveries to a receiver on the sender's process
+  and on another one (over the bus), and reports the CPU of the services it relies on (Redis,
+  PostgreSQL) per million deliveries.
 - L{run_storm}: the login storm: N connections, K at a time, each registering a nickname and
   entering the lobby, all staying; connections/s and the server's CPU per login.
 - L{run_idle}: N registered idle clients; the server's RSS per connection.
@@ -42,6 +46,7 @@ class Settings:
     warmup: float = 1.0  # unmeasured seconds of sending before the window
     window: int = 8  # lines in flight per sender
     drain: float = 15.0  # longest wait for the last lines after sending stops
+    quiet: float = 2.0  # the drain also ends after this many seconds without a line
     login_parallel: int = 500  # connections logging in at once (fanout, idle)
     login_timeout: float = 600.0  # longest wait for all clients to log in
     loadgen_procs: int = 1  # load generator processes per run
@@ -93,11 +98,11 @@ def run_fanout(server: Server, executable: Path, workdir: Path, clients: int, se
     group: LoadgenGroup | None = None
     try:
         common = [
-            "--port", str(server.port), "--proto", server.protocol, "--mode", "fanout",
+            "--port", ",".join(map(str, server.ports)), "--proto", server.protocol, "--mode", "fanout",
             "--senders", str(senders), "--window", str(settings.window),
             "--parallel", str(settings.login_parallel), "--warmup", str(settings.warmup),
             "--duration", str(settings.duration), "--drain", str(settings.drain),
-            "--quiet", "2", "--login-timeout", str(settings.login_timeout),
+            "--quiet", f"{settings.quiet:g}", "--login-timeout", str(settings.login_timeout),
             "--deadline", str(settings.login_timeout + settings.warmup + settings.duration + settings.drain + 60),
         ]
         if rooms:
@@ -112,9 +117,11 @@ def run_fanout(server: Server, executable: Path, workdir: Path, clients: int, se
         window_end = window_start + int(settings.duration * 1e9)
         group.send(f"go {t0}")
         _sleep_until(window_start)
-        cpu0, sys0 = server.cpu_seconds(), _system_cpu()
+        cpu0, sys0, each0, side0 = server.cpu_seconds(), _system_cpu(), server.cpu_seconds_each(), \
+            server.side_cpu_seconds()
         _sleep_until(window_end)
-        cpu1, sys1 = server.cpu_seconds(), _system_cpu()
+        cpu1, sys1, each1, side1 = server.cpu_seconds(), _system_cpu(), server.cpu_seconds_each(), \
+            server.side_cpu_seconds()
         reports = group.results(settings.drain + 30)
     finally:
         if group is not None:
@@ -133,8 +140,45 @@ def run_fanout(server: Server, executable: Path, workdir: Path, clients: int, se
     machine = {kind: sys1[kind] - sys0[kind] for kind in sys0}
     latency_max = max(r["latency_max_ns"] for r in reports)
 
-    def pct(p: float) -> float | None:
-        return _ms(_at_most(percentile_ns(histogram, p, sub_bits), latency_max))
+    def pct(p: float, hist: dict[int, int] = histogram, limit: float = latency_max) -> float | None:
+        return _ms(_at_most(percentile_ns(hist, p, sub_bits), limit))
+
+    same, cross = merge_histograms(reports, "latency_hist_same"), merge_histograms(reports, "latency_hist_cross")
+    same_max = max(r["latency_max_same_ns"] for r in reports)
+    cross_max = max(r["latency_max_cross_ns"] for r in reports)
+    delivered_cross = sum(r["window_delivered_cross"] for r in reports)
+    each = [None if a is None or b is None else b - a for a, b in zip(each0, each1)]
+    side: dict[str, float | None] = {}
+    for name, before in side0.items():
+        after = side1.get(name)
+        side[name] = after - before if before is not None and after is not None else None
+
+    def per_m(seconds: float | None) -> float | None:
+        return round(seconds / delivered * 1e6, 3) if seconds is not None and delivered else None
+
+    def pct_of(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds / duration * 100, 1)
+
+    clients_per_port = [sum(column) for column in zip(*(r["clients_per_port"] for r in reports))]
+    split = {
+        "ports": len(server.ports),
+        "clients_per_port": clients_per_port,
+        # Deliveries to a receiver on the sender's process, and on another one (the line crossed the bus).
+        "same_p50_ms": pct(50, same, same_max), "same_p99_ms": pct(99, same, same_max),
+        "cross_p50_ms": pct(50, cross, cross_max), "cross_p99_ms": pct(99, cross, cross_max),
+        "same_max_ms": _ms(same_max) if same else None, "cross_max_ms": _ms(cross_max) if cross else None,
+        "cross_share": round(delivered_cross / delivered, 3) if delivered else None,
+        "server_cpu_pct_each": [pct_of(value) for value in each],
+        "server_cpu_pct_least": min((v for v in (pct_of(x) for x in each) if v is not None), default=None),
+    }
+    if side:
+        extra = sum(v for v in side.values() if v is not None)
+        split.update({
+            "redis_cpu_pct": pct_of(side.get("redis")), "postgres_cpu_pct": pct_of(side.get("postgres")),
+            "redis_cpu_s_per_m": per_m(side.get("redis")), "postgres_cpu_s_per_m": per_m(side.get("postgres")),
+            # Servers, Redis and PostgreSQL's backends together, per million deliveries.
+            "total_cpu_s_per_m": per_m((server_cpu or 0) + extra) if server_cpu is not None else None,
+        })
 
     return {
         "delivered_per_s": round(delivered / duration),
@@ -162,20 +206,27 @@ def run_fanout(server: Server, executable: Path, workdir: Path, clients: int, se
         "cpu_s_per_m": round(server_cpu / delivered * 1e6, 3) if server_cpu is not None and delivered else None,
         "loadgen_cpu_pct": round(loadgen_cpu / duration * 100, 1),
         # The machine's busy time (all cores: 200 % = both busy) and what is left of it once the
-        # server and the loadgen are taken out: loopback TCP work the kernel did in softirq
-        # (charged to neither process) and every other program on the machine.
+        # server and the loadgen (and, for a cluster, Redis and its database's PostgreSQL backends)
+        # are taken out: loopback TCP work the kernel did in softirq (charged to no process) and
+        # every other program on the machine.
         "machine_busy_pct": round(machine["busy"] / duration * 100, 1),
-        "rest_cpu_pct": round(max(0.0, machine["busy"] - (server_cpu or 0) - loadgen_cpu) / duration * 100, 1),
+        "rest_cpu_pct": round(max(0.0, machine["busy"] - (server_cpu or 0) - loadgen_cpu
+                                  - sum(v for v in side.values() if v is not None)) / duration * 100, 1),
         "steal_pct": round(machine["steal"] / duration * 100, 1),
         "login_s": round(login_s, 3),
         "server_rss_kib": rss_logged_in,
         "drain_s": round(max(r["drain_s"] for r in reports), 3),
-        # How the drain ended: "complete" (every line arrived), "quiet" (2 s without a line) or
-        # "limit" (the drain's longest wait); lines still missing then count as lost.
+        # The longest time without a line reaching any client (of one load generator process), from
+        # the first line received to the end of the drain: a stall of the server shows here.
+        "longest_silence_ms": _ms(max(r["longest_silence_ns"] for r in reports)),
+        # How the drain ended: "complete" (every line arrived), "quiet" (--drain-quiet seconds, 2 by
+        # default, without a line) or "limit" (the drain's longest wait); lines still missing then
+        # count as lost.
         "drain_end": sorted({r.get("drain_end", "") for r in reports}),
         "server_exit": exit_status,
         "loadgen_cpus": _cpus(reports),
         "loadgen_command": shlex.join(group.command) if group else None,
+        **split,
     }
 
 

@@ -33,11 +33,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bench.pinning import taskset_prefix
+from bench.pinning import Pinning, pinning_problem, taskset_prefix
 
 REPO = Path(__file__).resolve().parent.parent
 START_WAIT = 30.0  # longest wait for a server to listen
@@ -226,9 +226,38 @@ class Server:
             self._log_file = None
         return self.process.returncode
 
+    @property
+    def ports(self) -> list[int]:
+        """Every port the load generator spreads its clients over (one server: its port)."""
+        return [self.port]
+
     def cpu_seconds(self) -> float | None:
         """CPU time the server process has used so far."""
         return cpu_seconds(self.pid)
+
+    def cpu_seconds_each(self) -> list[float | None]:
+        """CPU time so far of each of the server's processes (one here)."""
+        return [self.cpu_seconds()]
+
+    def side_cpu_seconds(self) -> dict[str, float | None]:
+        """CPU time so far of the services the server relies on (none here; see bench.cluster)."""
+        return {}
+
+    def exit_status(self) -> int | None:
+        """The exit status of the stopped process (None if never started)."""
+        return self.process.returncode if self.process else None
+
+    def pinned(self, pinning: Pinning) -> bool:
+        """Whether this server's runs were pinned (by the runner's C{pinning} here)."""
+        return pinning.pinned
+
+    def pinning_problem(self, pinning: Pinning, loadgen_cpus: Iterable[str]) -> str | None:
+        """None if every thread of the server and every load generator ran where C{pinning} put them."""
+        return pinning_problem(pinning, self.threads_cpus, loadgen_cpus)
+
+    def facts(self) -> dict[str, Any]:
+        """More that a run of this server records, after the stop (nothing here)."""
+        return {}
 
     def rss_kib(self) -> int | None:
         """The server's resident memory now (VmRSS)."""
@@ -268,16 +297,17 @@ class OurServer(Server):
     listening = re.compile(r"chat server listening on 127\.0\.0\.1:(\d+)")
     doors: tuple[str, ...] = ("--no-web",)  # options that open further doors (the line door is always open)
 
-    def __init__(self, cpus: str | None = None, db_path: Path | None = None) -> None:
+    def __init__(self, cpus: str | None = None, db_path: Path | str | None = None, extra: Sequence[str] = ()) -> None:
         super().__init__(cpus)
-        self.db_path = db_path
+        self.db_path = db_path  # a SQLite file or a postgresql:// URL; None: a fresh file in the workdir
+        self.extra = tuple(extra)  # more options for ``chat`` (the cluster's --bus, --bus-prefix)
 
     def start(self, workdir: Path, clients: int) -> None:
         """Start twistd on 127.0.0.1 port 0 with a fresh database in C{workdir} (or C{db_path})."""
         db = self.db_path or workdir / "chat.sqlite3"
         command = twistd_command() + [
             "-n", "--pidfile=", "--logfile", str(workdir / "twistd.log"), "chat",
-            "--port", "tcp:0:interface=127.0.0.1", *self.doors, "--db", str(db), "--rate", "0",
+            "--port", "tcp:0:interface=127.0.0.1", *self.doors, "--db", str(db), "--rate", "0", *self.extra,
         ]
         if clients + 100 > OUR_DEFAULT_MAX_CLIENTS:
             command += ["--max-clients", str(clients + 100)]

@@ -11,6 +11,9 @@ Summaries of repeated runs, and the rules that decide which runs count.
   back, so each ratio compares runs under the same conditions); when our IRC or WebSocket door
   ran too, ratios ours-irc/peer or ours-ws/peer as well (ours-irc/ours: IRC door / line door;
   ours-ws/ours: WebSocket door / line door).
+- L{limit} and L{cluster_targets}: for the cluster comparison, what held a run back (the servers,
+  the load generator, or cores shared by everyone), and the issue's targets taken round by round:
+  two processes' deliveries over one's, two processes' cross-process p99 over one's p99.
 """
 
 from __future__ import annotations
@@ -56,7 +59,9 @@ def failures(run: Mapping[str, Any]) -> list[str]:
                 detail = f" (first: {run['server_log_first']})"
             elif key == "lost" and run.get("drain_end") and run["drain_end"] != ["complete"]:
                 ended = ", ".join(run["drain_end"])
-                detail = f" (not delivered when the drain ended: {ended}, after {run.get('drain_s')} s)"
+                silence = (f"; the longest silence, from the first line on, was {run['longest_silence_ms'] / 1000:.1f} s"
+                           if run.get("longest_silence_ms") else "")
+                detail = f" (not delivered when the drain ended: {ended}, after {run.get('drain_s')} s{silence})"
             elif key in ("error_lines", "disconnected", "failed") and run.get("first_error"):
                 detail = f" (first: {run['first_error']})"
             why.append(f"{value} {meaning}{detail}")
@@ -123,3 +128,86 @@ def summarise(runs: Sequence[dict[str, Any]], servers: Sequence[str], metrics: S
                 per_metric[metric] = {"pairs": pairs, "median": median(pairs)}
             ratios[f"{reference}/{peer}"] = per_metric
     return {"median": medians, "spread": spreads, "ratios": ratios}
+
+
+#: A process at this share of a core or more had its core (CPU %, 100 = one core).
+FULL_CORE_PCT = 90.0
+
+
+def limit(run: Mapping[str, Any], cpus: int) -> str:
+    """
+    What held C{run} back, from its CPU figures (C{cpus}: the CPUs the machine gave the bench):
+    "load generator" when it used a full core (it has one thread); "servers" when every server
+    process had a full core; "shared cores" when the machine was full (at least 90 % of every CPU
+    busy) without that, so the servers shared their cores with the load generator, Redis,
+    PostgreSQL and the kernel; else "unclear" (idle time left and no process at a full core).
+    """
+    if (run.get("loadgen_cpu_pct") or 0) >= FULL_CORE_PCT:
+        return "load generator"
+    each = run.get("server_cpu_pct_each") or []
+    if each and all(value is not None and value >= FULL_CORE_PCT for value in each):
+        return "servers"
+    busy = run.get("machine_busy_pct")
+    if busy is not None and busy >= FULL_CORE_PCT * cpus:
+        return "shared cores"
+    return "unclear"
+
+
+def _ratios(pairs: list[float]) -> dict[str, Any]:
+    return {"pairs": pairs, "median": median(pairs)}
+
+
+def cluster_targets(runs: Sequence[dict[str, Any]], cpus: int, one: str = "cluster-1", two: str = "cluster-2",
+                    plain: str = "plain", open_loop: bool = False) -> dict[str, Any]:
+    """
+    The targets of the cluster comparison, round by round (the setups of a round ran back to
+    back): C{two}'s delivered lines/s over C{one}'s (target: at least 1.3 where the load
+    generator is not the limit, that is where L{limit} of both runs is "servers"), C{two}'s
+    cross-process p99 over C{one}'s p99 (target: at most 2), and nothing lost or reordered in
+    any run (failed runs included). Reported, never asserted. In an C{open_loop} every setup was
+    sent the same rate, so there is no throughput verdict.
+    """
+    ok = {(run["server"], run["round"]): run for run in runs if run.get("ok")}
+    rounds = sorted({run["round"] for run in runs})
+    per_round, throughput, free, latency, over_plain = [], [], [], [], []
+    for number in rounds:
+        a, b, c = ok.get((one, number)), ok.get((two, number)), ok.get((plain, number))
+        entry: dict[str, Any] = {"round": number, "limit_one": limit(a, cpus) if a else None,
+                                 "limit_two": limit(b, cpus) if b else None}
+        if a and b and a.get("delivered_per_s") and b.get("delivered_per_s") is not None:
+            entry["two_over_one_delivered"] = round(b["delivered_per_s"] / a["delivered_per_s"], 3)
+            throughput.append(entry["two_over_one_delivered"])
+            if entry["limit_one"] == entry["limit_two"] == "servers":
+                free.append(entry["two_over_one_delivered"])
+        if a and b and a.get("p99_ms") and b.get("cross_p99_ms") is not None:
+            entry["cross_p99_over_one_p99"] = round(b["cross_p99_ms"] / a["p99_ms"], 3)
+            latency.append(entry["cross_p99_over_one_p99"])
+        if b and c and c.get("delivered_per_s") and b.get("delivered_per_s") is not None:
+            entry["two_over_plain_delivered"] = round(b["delivered_per_s"] / c["delivered_per_s"], 3)
+            over_plain.append(entry["two_over_plain_delivered"])
+        per_round.append(entry)
+    counted = [run for run in runs if run["server"] in (one, two, plain)]
+    lost = sum(run.get("lost") or 0 for run in counted)
+    reordered = sum((run.get("reordered") or 0) + (run.get("gaps") or 0) for run in counted)
+    if open_loop:
+        throughput_verdict = "not measured: an open loop, every setup sent the same rate"
+    elif free:
+        throughput_verdict = "met" if (median(free) or 0) >= 1.3 else "not met"
+    elif throughput:
+        throughput_verdict = ("not measurable here: in no round did both setups run with the servers as the limit "
+                              "(see limit_one, limit_two)")
+    else:
+        throughput_verdict = "no pair of successful runs"
+    return {
+        "rounds": per_round,
+        "two_over_one_delivered": _ratios(throughput),
+        "two_over_one_delivered_servers_limit": _ratios(free),
+        "two_over_plain_delivered": _ratios(over_plain),
+        "cross_p99_over_one_p99": _ratios(latency),
+        "lost": lost,
+        "reordered_or_gaps": reordered,
+        "runs_failed": sum(1 for run in counted if not run.get("ok")),
+        "nothing_lost_or_reordered": lost == 0 and reordered == 0,
+        "throughput_target_1_3x": throughput_verdict,
+        "latency_target_2x": ("met" if (median(latency) or 0) <= 2 else "not met") if latency else "no pair",
+    }

@@ -5,7 +5,10 @@ one table per scenario. Figures are the medians over the successful rounds, with
 (min–max) in brackets when there was more than one; ratios are ours/peer, the median of the
 per-round ratios (and, when our IRC or WebSocket door ran, ours-irc/peer or ours-ws/peer in more
 columns); "CPU s/M" is the server's CPU seconds per million deliveries. A server with failed runs
-says how many, and the failed runs are listed at the end with their reasons.
+says how many, and the failed runs are listed at the end with their reasons. The cluster
+comparison has a table of its own (L{cluster_table}): its setups' figures, the Redis hop
+(same-process and cross-process latency) and the CPU of Redis and PostgreSQL, then its targets
+round by round.
 """
 
 from __future__ import annotations
@@ -157,6 +160,80 @@ def history_table(history: dict[str, Any]) -> str:
     ])
 
 
+def _pct_list(values: list[float | None] | None) -> str:
+    return " + ".join("–" if v is None else f"{v:.0f} %" for v in values or []) or "–"
+
+
+def cluster_table(point: dict[str, Any]) -> str:
+    """
+    One row per setup of a cluster point (medians, spreads in brackets), every run's CPU split
+    and limit, and the targets round by round.
+    """
+    summary = point["summary"]
+    pinning = point.get("pinning") or {}
+    if pinning.get("pinned"):
+        cpus = pinning["server_cpus"]
+        placed = (f"server process A on CPU {cpus[0]}, B on CPU {cpus[1]} (a one-process setup on A's); "
+                  + (f"load generator on CPU {pinning['loadgen_cpus']}" if pinning.get("loadgen_cpus") else
+                     "load generator unpinned") + "; Redis and PostgreSQL unpinned (the machine's services)")
+    else:
+        placed = f"**UNPINNED** ({pinning.get('unpinned_because', 'pinning not recorded')})"
+    loop = (f"open loop at {_num(point['offered_per_s'])} lines/s sent in all" if point.get("offered_per_s")
+            else f"closed loop, W = {point['window']}")
+    lines = [f"C = {point['clients']}, S = {point['senders']}, {loop}; {placed}.", ""]
+    lines += [f"- `{name}`: {what}" for name, what in (point.get("setups") or {}).items()]
+    lines += ["", "| setup | delivered M lines/s | p50 ms | p99 ms | same-process p50 / p99 ms "
+              "| cross-process p50 / p99 ms | cross share | server CPU (least-busy process) | Redis CPU "
+              "| PostgreSQL CPU | CPU s/M servers | CPU s/M all | loadgen CPU | machine busy |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for server in _servers(point, list(summary["median"])):
+        def fig(metric: str, digits: int = 1, scale: float = 1.0) -> str:
+            return _fig(summary, server, metric, digits, scale)
+
+        def pct(metric: str, digits: int = 0) -> str:
+            text = fig(metric, digits)
+            return text if text == "–" else f"{text} %"
+
+        cross = (f"{fig('cross_p50_ms')} / {fig('cross_p99_ms')}"
+                 if summary["median"][server].get("cross_p99_ms") is not None else "–")
+        lines.append(
+            f"| {_name(point, server)} | {fig('delivered_per_s', 3, 1e6)} | {fig('p50_ms')} | {fig('p99_ms')} "
+            f"| {fig('same_p50_ms')} / {fig('same_p99_ms')} | {cross} | {fig('cross_share', 2)} "
+            f"| {pct('server_cpu_pct')} ({pct('server_cpu_pct_least')}) "
+            f"| {pct('redis_cpu_pct', 1)} | {pct('postgres_cpu_pct', 1)} | {fig('cpu_s_per_m', 2)} "
+            f"| {fig('total_cpu_s_per_m', 2)} | {pct('loadgen_cpu_pct')} | {pct('machine_busy_pct')} |")
+    lines += ["", "Every run (server CPU per process, and what held it back):", ""]
+    for run in point["runs"]:
+        state = "ok" if run.get("ok") else f"FAILED ({'; '.join(map(one_line, run.get('why_failed') or []))})"
+        if "error" in run:
+            lines.append(f"- round {run['round']}, {run['server']}: {state}")
+            continue
+        lines.append(f"- round {run['round']}, {run['server']}: {_num(run.get('delivered_per_s'))} lines/s, "
+                     f"servers {_pct_list(run.get('server_cpu_pct_each'))}, loadgen "
+                     f"{_num(run.get('loadgen_cpu_pct'))} %, machine {_num(run.get('machine_busy_pct'))} % "
+                     f"(rest {_num(run.get('rest_cpu_pct'))} %), clients per process "
+                     f"{run.get('clients_per_port')}, limit: {run.get('limit')}; {state}")
+    targets = point.get("targets") or {}
+    if targets:
+        def ratio(key: str) -> str:
+            value = targets.get(key) or {}
+            if value.get("median") is None:
+                return "–"
+            return f"**{value['median']:.2f}** ({', '.join(f'{p:.2f}' for p in value['pairs'])})"
+
+        lines += ["", "| target | per round (median in bold) | verdict |", "|---|---|---|",
+                  f"| two processes / one, delivered lines/s (≥ 1.3 where the load generator is not the limit) "
+                  f"| {ratio('two_over_one_delivered')}; where both had the servers as the limit: "
+                  f"{ratio('two_over_one_delivered_servers_limit')} | {targets.get('throughput_target_1_3x')} |",
+                  f"| two processes' cross-process p99 / one process's p99 (≤ 2) "
+                  f"| {ratio('cross_p99_over_one_p99')} | {targets.get('latency_target_2x')} |",
+                  f"| nothing lost or reordered | lost {targets.get('lost')}, reordered or missing "
+                  f"{targets.get('reordered_or_gaps')} | "
+                  f"{'met' if targets.get('nothing_lost_or_reordered') else '**not met**'} |",
+                  f"| (two processes / one plain process, delivered lines/s) | {ratio('two_over_plain_delivered')} | |"]
+    return "\n".join(lines)
+
+
 def provenance(results: dict[str, Any]) -> str:
     """What the figures were measured with, as a short list."""
     machine = results.get("machine", {})
@@ -174,7 +251,8 @@ def provenance(results: dict[str, Any]) -> str:
         f"- command `{results.get('command', '?')}`",
         f"- host: {machine.get('nproc')} × {machine.get('cpu')}, {machine.get('mem_gib')} GiB, "
         f"Linux {machine.get('kernel')}, Python {machine.get('python')}",
-        f"- {where}; medians of {settings.get('rounds')} round(s), server order rotated each round",
+        f"- {where}; medians of {settings.get('rounds')} round(s), server order rotated each round"
+        + ("; the cluster comparison places its processes itself (see its section)" if results.get("cluster") else ""),
     ]
     for name, config in (results.get("server_config") or {}).items():
         extra = f" (configuration: `{config['config_file']}`)" if config.get("config_file") else ""
@@ -209,6 +287,10 @@ def tables(results: dict[str, Any]) -> str:
         parts += ["### Connections", connect_table(results["connect"], servers)]
     if results.get("history"):
         parts += ["### History", history_table(results["history"])]
+    for point in results.get("cluster") or []:
+        parts += ["### Two processes over Redis", cluster_table(point)]
+    if results.get("cluster_skipped"):
+        parts += ["### Two processes over Redis", f"skipped: {results['cluster_skipped']}"]
     if results.get("failed_runs"):
         parts += ["### Failed runs (left out of every figure above)", failed_list(results)]
     return "\n\n".join(parts) + "\n"

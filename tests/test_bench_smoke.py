@@ -4,7 +4,9 @@ The benchmark's smoke and its rules.
 A seconds-long smoke of ``python -m bench run --quick`` against our server only (and a few
 runs through its IRC door, ``ours-irc``, and its WebSocket door, ``ours-ws``): each scenario runs
 at tiny sizes, pinned where the machine allows, and reports sane JSON with nothing lost or
-reordered. It checks that the benchmark keeps working; it never asserts on a speed.
+reordered. It checks that the benchmark keeps working; it never asserts on a speed. The cluster
+comparison has a smoke of its own (one plain process, one and two processes on PostgreSQL and
+Redis, 20 clients), skipped, saying why, only where PostgreSQL or Redis cannot be reached.
 
 Then unit tests, without servers, of what makes the benchmark a witness: the order of servers
 rotates from round to round, each figure is a median with its spread, a failed run is left out
@@ -18,6 +20,7 @@ import argparse
 import io
 import json
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,13 +30,21 @@ from typing import Any
 
 import pytest
 
-from bench import cli, loadgen
+from bench import cli, cluster, loadgen
 from bench.baselines.threaded import ThreadedChatServer
-from bench.pinning import Pinning, parse_cpus, pinning_problem, plan
+from bench.pinning import (
+    ClusterPinning,
+    Pinning,
+    cluster_pinning_problem,
+    cluster_plan,
+    parse_cpus,
+    pinning_problem,
+    plan,
+)
 from bench.provenance import changed, commit, commit_mark
 from bench.scenarios import Settings
 from bench.servers import InspircdServer, Server, ThreadedServer, exit_problem
-from bench.summary import failures, one_line, rotation, summarise
+from bench.summary import cluster_targets, failures, limit, one_line, rotation, summarise
 
 needs_cc = pytest.mark.skipif(loadgen.compiler() is None, reason="no C compiler: the load generator is C")
 
@@ -48,8 +59,9 @@ def run_bench(*argv: str) -> tuple[int, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    """One quick run of every scenario against our server (about 15 s)."""
-    status, result = run_bench("run", "--quick", "--servers", "ours", "--rounds", "1")
+    """One quick run of every scenario but the cluster comparison against our server (about 15 s)."""
+    status, result = run_bench("run", "--quick", "--servers", "ours", "--rounds", "1", "--scenario",
+                               ",".join(s for s in cli.SCENARIOS if s != "cluster"))
     assert status == 0, result.get("failed_runs")
     return result
 
@@ -223,6 +235,77 @@ def test_websocket_door_fanout_idle_rooms_and_storm() -> None:
     assert rooms["ok"] and rooms["misrouted"] == 0 and rooms["received"] == rooms["expected"] > 0
     (storm,) = result["storm"][0]["runs"]
     assert storm["ok"] and storm["registered"] == 50
+
+
+def _reachable(url: str, default_port: int) -> str | None:
+    """None if something listens at C{url}'s host and port, else why not."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    address = (parts.hostname or "127.0.0.1", parts.port or default_port)
+    try:
+        socket.create_connection(address, timeout=5).close()
+    except OSError as error:
+        return f"{address[0]}:{address[1]} ({error})"
+    return None
+
+
+@needs_cc
+def test_cluster_spreads_clients_over_two_processes_and_loses_nothing() -> None:
+    """
+    The quick cluster comparison (20 clients, 4 senders): one plain process, one process and two
+    processes on PostgreSQL + Redis each deliver every line to every client in order; the two
+    processes each get half the clients and half the senders, so half of each line's
+    deliveries cross the bus; the report has the same- and cross-process latency, each
+    process's CPU, Redis's and PostgreSQL's CPU and the targets; the scratch database and the
+    bus keys are gone afterwards.
+    """
+    for url, port, what in ((cluster.DEFAULT_POSTGRES, 5432, "PostgreSQL"), (cluster.DEFAULT_REDIS, 6379, "Redis")):
+        missing = _reachable(url, port)
+        if missing:
+            pytest.skip(f"no {what} at {missing}: the cluster comparison needs PostgreSQL and Redis")
+    status, result = run_bench("run", "--quick", "--scenario", "cluster", "--rounds", "1")
+    assert status == 0, result["failed_runs"]
+    (point,) = result["cluster"]
+    assert (point["clients"], point["senders"]) == (20, 4)
+    runs = {run["server"]: run for run in point["runs"]}
+    assert set(runs) == {"plain", "cluster-1", "cluster-2"}
+    for run in runs.values():
+        assert run["ok"], run
+        assert run["sent"] > 0 and run["received"] == run["expected"] == run["sent"] * 20
+        assert run["lost"] == 0 and run["reordered"] == 0 and run["gaps"] == 0 and run["server_log_errors"] == 0
+        assert run["cpu_s_per_m"] > 0 and run["limit"] in ("servers", "load generator", "shared cores", "unclear")
+        assert run["longest_silence_ms"] is not None and run["server_log_warnings"] >= 0
+    two = runs["cluster-2"]
+    assert two["processes"] == 2 and two["server_exits"] == [0, 0] and two["ports"] == 2
+    assert two["clients_per_port"] == [10, 10] and two["cross_share"] == pytest.approx(0.5, abs=0.05)
+    assert all(f"--bus-prefix {two['bus_prefix']}" in command and f"/{two['database']} " in command
+               for command in two["server_commands"])
+    assert 0 < two["same_p50_ms"] <= two["same_p99_ms"] and 0 < two["cross_p50_ms"] <= two["cross_p99_ms"]
+    assert len(two["server_cpu_pct_each"]) == 2 and two["server_cpu_pct_least"] is not None
+    assert two["redis_cpu_pct"] is not None and two["total_cpu_s_per_m"] >= two["cpu_s_per_m"]
+    assert "postgres_cpu_pct" in two and two["postgres_backends"]
+    assert two["cleanup_problems"] == [] and two["redis_keys_deleted"] > 0
+    one, plain = runs["cluster-1"], runs["plain"]
+    assert one["processes"] == 1 and one["ports"] == 1 and one["cross_p99_ms"] is None
+    assert "--bus" in one["server_command"]
+    assert plain["processes"] == 1 and "--bus" not in plain["server_command"] and "redis_cpu_pct" not in plain
+    import psycopg
+
+    with psycopg.connect(cluster.DEFAULT_POSTGRES, autocommit=True) as admin:
+        names = {row[0] for row in admin.execute("SELECT datname FROM pg_database").fetchall()}
+    assert two["database"] not in names and one["database"] not in names
+    targets = point["targets"]
+    assert targets["nothing_lost_or_reordered"] and targets["runs_failed"] == 0
+    assert targets["two_over_one_delivered"]["pairs"] and targets["cross_p99_over_one_p99"]["pairs"]
+    pinning = point["pinning"]
+    if pinning["pinned"]:
+        assert pinning["server_cpus"] == ["0", "1"] and pinning["loadgen_unpinned"]
+        assert [set(cpus) for cpus in two["server_threads_cpus_each"]] == [{"0"}, {"1"}]
+        assert [parse_cpus(cpus) for cpus in two["loadgen_cpus"]] == [set(pinning["usable_cpus"])]
+    from bench.tables import tables
+
+    assert "### Two processes over Redis" in tables(result) and "cross-process p50 / p99" in tables(result)
 
 
 def test_threaded_baseline_broadcasts_to_everyone() -> None:
@@ -458,3 +541,66 @@ def test_inspircd_configuration_is_written_next_to_the_results(tmp_path: Path) -
     assert path == tmp_path / "results.inspircd.conf"
     assert path.read_text().endswith("<config format=\"xml\">\n") and "abc-dirty" in path.read_text()
     assert report["server_config"]["inspircd"]["config_file"] == str(path)
+
+
+def test_cluster_plan_gives_each_process_its_cpus() -> None:
+    """Process A and B get a CPU list each, the load generator its own or none; bad lists are refused."""
+    taskset = "/usr/bin/taskset"
+    assert cluster_plan("0/1", None, 2, taskset=taskset, allowed={0, 1}) == ClusterPinning(("0", "1"), None, (0, 1))
+    assert cluster_plan("0/1", None, 2, taskset=taskset, allowed={0, 1}).server_cpus(1) == "1"
+    assert cluster_plan("0/1", None, 2, taskset=taskset, allowed={0}).reason == (
+        "2 server processes and only 1 CPU(s) available")
+    assert cluster_plan("0/1", None, 2, wanted=False).pinned is False
+    with pytest.raises(ValueError, match="overlap"):
+        cluster_plan("0/0-1", None, 2, taskset=taskset, allowed={0, 1})
+    with pytest.raises(ValueError, match="overlap"):
+        cluster_plan("0/1", "1", 2, taskset=taskset, allowed={0, 1})
+    with pytest.raises(ValueError, match="2 CPU lists"):
+        cluster_plan("0", None, 2, taskset=taskset, allowed={0, 1})
+
+
+def test_cluster_pinning_problem_checks_every_process_and_the_unpinned_loadgen() -> None:
+    """A thread of either process off its CPU, or a load generator meant to be unpinned but restricted, is a problem."""
+    placed = ClusterPinning(("0", "1"), None, (0, 1))
+    assert cluster_pinning_problem(placed, [{"0": 7}, {"1": 7}], ["0,1"]) is None
+    assert cluster_pinning_problem(placed, [{"0": 7}, {"0-1": 1}], ["0,1"]) == (
+        "1 thread(s) of server process 2 allowed on CPUs 0-1, not 1")
+    assert cluster_pinning_problem(placed, [{"0": 7}], ["1"]) == (
+        "a load generator allowed on CPUs 1, not all of 0,1 (unpinned)")
+    assert cluster_pinning_problem(ClusterPinning(("0", "1"), "1", (0, 1, 2)), [{"0": 1}], ["1"]) is None
+    assert cluster_pinning_problem(ClusterPinning(None, None, (0, 1), "one CPU"), [{"0-1": 3}], ["0"]) is None
+
+
+def test_limit_names_what_held_a_run_back() -> None:
+    """A full-core load generator, servers each at a full core, a full machine, or none of these."""
+    assert limit({"loadgen_cpu_pct": 99, "server_cpu_pct_each": [100, 100]}, 2) == "load generator"
+    assert limit({"loadgen_cpu_pct": 30, "server_cpu_pct_each": [95, 91]}, 2) == "servers"
+    assert limit({"loadgen_cpu_pct": 30, "server_cpu_pct_each": [70, 80], "machine_busy_pct": 195}, 2) == "shared cores"
+    assert limit({"loadgen_cpu_pct": 30, "server_cpu_pct_each": [70], "machine_busy_pct": 120}, 2) == "unclear"
+
+
+def test_cluster_targets_pair_the_runs_of_each_round() -> None:
+    """
+    Two processes over one, and two's cross-process p99 over one's p99, are taken round by
+    round; the 1.3x verdict counts only rounds where both setups had the servers as the limit;
+    a lost line anywhere (a failed run too) spoils "nothing lost".
+    """
+    def run(server: str, number: int, delivered: int, p99: float, cross: float | None, full: bool,
+            ok: bool = True, lost: int = 0) -> dict[str, Any]:
+        return {"server": server, "round": number, "ok": ok, "delivered_per_s": delivered, "p99_ms": p99,
+                "cross_p99_ms": cross, "lost": lost, "reordered": 0, "gaps": 0, "loadgen_cpu_pct": 20,
+                "server_cpu_pct_each": [100, 100] if full else [60, 60], "machine_busy_pct": 199}
+
+    runs = [run("plain", 1, 300, 10, None, True), run("cluster-1", 1, 100, 10, None, True),
+            run("cluster-2", 1, 150, 12, 15, True),
+            run("plain", 2, 300, 10, None, True), run("cluster-1", 2, 100, 10, None, True),
+            run("cluster-2", 2, 120, 30, 25, False),
+            run("cluster-2", 3, 1, 1, 1, True, ok=False, lost=5), run("cluster-1", 3, 100, 10, None, True)]
+    targets = cluster_targets(runs, 2)
+    assert targets["two_over_one_delivered"]["pairs"] == [1.5, 1.2]
+    assert targets["two_over_one_delivered_servers_limit"]["pairs"] == [1.5]
+    assert targets["throughput_target_1_3x"] == "met"
+    assert targets["cross_p99_over_one_p99"]["pairs"] == [1.5, 2.5] and targets["latency_target_2x"] == "met"
+    assert targets["two_over_plain_delivered"]["pairs"] == [0.5, 0.4]
+    assert [r["limit_two"] for r in targets["rounds"]] == ["servers", "shared cores", None]
+    assert targets["lost"] == 5 and not targets["nothing_lost_or_reordered"] and targets["runs_failed"] == 1
