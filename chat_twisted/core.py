@@ -117,6 +117,8 @@ class ChatService(Service):
         self.metrics: MetricsHooks = metrics or MetricsHooks()
         self.delivery = Delivery()
         store.batch_runner = self.delivery.outbox.as_one
+        if bus is not None:
+            bus.batch_runner = self.delivery.outbox.as_one
         store = self.metrics.watch(self, store)  # the layers' store: with metrics, its failures and commits count
         accounts = Accounts(store, hasher, clock)
         self.peers = peers = BusPeers(bus, clock) if bus is not None else Peers()

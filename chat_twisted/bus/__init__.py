@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from zope.interface import Interface
+from zope.interface import Attribute, Interface
 
 #: What a subscriber is called with: the channel, the message's sequence number on it, its payload.
 Receiver = Callable[[str, int, bytes], object]
@@ -71,6 +71,12 @@ class IChatBus(Interface):
     publisher's own included) once, in sequence order. The core delivers its own users'
     messages from its subscription too, so that every process shows one order per room.
     """
+
+    batch_runner = Attribute(
+        "A function the bus calls with a function that delivers what arrived together (the messages"
+        " of one read from Redis); the core sets it (to flush their deliveries together). Default:"
+        " call it."
+    )
 
     def start():  # type: ignore[no-untyped-def]
         """Connect. Fires with None once the bus works, or fails with L{BusUnavailable}."""

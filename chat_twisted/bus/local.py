@@ -94,6 +94,8 @@ class LocalBus:
         self._clock = clock
         self._subscriptions = Subscriptions()
         self._callbacks: list[Callable[[BusStatus], object]] = []
+        #: See L{IChatBus.batch_runner}; each message is delivered on its own here.
+        self.batch_runner: Callable[[Callable[[], None]], None] = lambda handle: handle()
         self._running = False
         self._cut = False
         self._beating: set[str] = set()

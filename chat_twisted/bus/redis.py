@@ -360,6 +360,10 @@ class _Protocol(txredisapi.RedisProtocol):
             log.error("Redis at {address} sent something that is not RESP; reconnecting", address=self.bus.description)
             self.transport.abortConnection()
             return
+        if replies:
+            self.bus.batch_runner(lambda: self._handle(replies))
+
+    def _handle(self, replies: list[Any]) -> None:
         for reply in replies:
             self.replyReceived(reply)
 
@@ -468,6 +472,9 @@ class RedisBus:
         )
         self._subscriptions = Subscriptions()
         self._callbacks: list[Callable[[BusStatus], object]] = []
+        #: Called with a function that handles everything one read from Redis brought (several
+        #: messages, maybe): the core sets it, so that their deliveries are flushed together.
+        self.batch_runner: Callable[[Callable[[], None]], None] = lambda handle: handle()
         self._running = False
         self._connected = False  # as last reported: both connections up and every channel synced
         self._ever_connected = False
