@@ -215,6 +215,7 @@ class Server:
                 try:
                     self.process.wait(STOP_WAIT)
                 except subprocess.TimeoutExpired:
+                    self._dump_stacks()
                     self.process.kill()
                     self.ending = "sigkill"
                     self.process.wait(STOP_WAIT)
@@ -225,6 +226,16 @@ class Server:
             self._log_file.close()
             self._log_file = None
         return self.process.returncode
+
+    def _dump_stacks(self) -> None:
+        """Ask a server that will not stop for its threads' stacks (ours writes them to stderr on SIGUSR2)."""
+        if self.process is None or not self.name.startswith("ours"):
+            return
+        self.process.send_signal(signal.SIGUSR2)
+        try:
+            self.process.wait(1.0)
+        except subprocess.TimeoutExpired:
+            pass
 
     @property
     def ports(self) -> list[int]:

@@ -1,5 +1,6 @@
 """
-What a long-running server asks of its process: enough file descriptors, and a clean exit on SIGTERM.
+What a long-running server asks of its process: enough file descriptors, a clean exit on SIGTERM,
+and, on SIGUSR2, every thread's stack written to standard error (for a process that seems stuck).
 
 L{ProcessService} owns no chat state and touches no connection. twistd normally re-raises the
 SIGTERM that stopped it, so the process ends "killed by signal"; an operator (or systemd) asking
@@ -8,8 +9,10 @@ for a stop should instead see the shutdown finish and the process exit 0.
 
 from __future__ import annotations
 
+import faulthandler
 import resource
 import signal
+import sys
 import threading
 from types import FrameType
 
@@ -48,6 +51,17 @@ class ProcessService(Service):
     def _handle_sigterm(self) -> None:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._stop)
+            self._dump_stacks_on_sigusr2()
+
+    @staticmethod
+    def _dump_stacks_on_sigusr2() -> None:
+        """SIGUSR2 writes every thread's stack to the process's own standard error (twistd logs its replacement)."""
+        stderr = sys.__stderr__
+        try:
+            if stderr is not None:
+                faulthandler.register(signal.SIGUSR2, file=stderr, all_threads=True)
+        except (ValueError, OSError):  # no usable file descriptor: no stack dumps
+            log.info("SIGUSR2 stack dumps are off: standard error has no file descriptor")
 
     def _stop(self, number: int, frame: FrameType | None) -> None:
         if self._stopping:

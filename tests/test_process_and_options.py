@@ -8,8 +8,10 @@ and services are built on a MemoryReactor with the SQLite store replaced by the 
 
 from __future__ import annotations
 
+import faulthandler
 import resource
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -170,6 +172,17 @@ def test_process_service_installs_sigterm_handler(handlers: list[tuple[int, Any]
     run_hooks(reactor)
     assert [number for number, _ in handlers] == [signal.SIGTERM]
     assert callable(handlers[0][1])
+
+
+def test_sigusr2_dumps_every_threads_stack(handlers: list[tuple[int, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the reactor runs, SIGUSR2 is registered with faulthandler, to the process's own standard error."""
+    registered: list[tuple[int, Any, bool]] = []
+    monkeypatch.setattr(faulthandler, "register",
+                        lambda number, file, all_threads: registered.append((number, file, all_threads)))
+    reactor = RecordingReactor()
+    ProcessService(reactor).startService()
+    run_hooks(reactor)
+    assert registered == [(signal.SIGUSR2, sys.__stderr__, True)]
 
 
 def test_sigterm_stops_the_reactor_from_thread(handlers: list[tuple[int, Any]]) -> None:
