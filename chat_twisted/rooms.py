@@ -187,7 +187,9 @@ class Rooms:
         for room in list(session.rooms.values()):
             unseen = self._unseen(room, nick)
             self._remove(session, room)
-            for member in () if unseen else room.members:
+            if unseen or self.quiet:  # nobody is to be told (while shutting down: everyone is leaving)
+                continue
+            for member in room.members:
                 shared.setdefault(member, []).append(room.name)
         if self.quiet:
             return

@@ -77,3 +77,27 @@ def test_a_login_storm_into_one_room_costs_linear_deliveries() -> None:
         user(core, f"storm{number}", LOBBY, port=number)
     delivered = core.delivery.delivered - before
     assert 1000 * 2 <= delivered <= 50 * 51 // 2 + 1000 * 3  # below the threshold every join is shown; then ~2 each
+
+
+class CountingMembers(dict):  # type: ignore[type-arg]
+    """A room's members that count how often someone walks through them."""
+
+    walks = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        CountingMembers.walks += 1
+        return super().__iter__()
+
+
+def test_shutting_down_does_not_walk_the_room_for_each_user() -> None:
+    """At shutdown nobody is told of others leaving, so a room of N is not walked N times (that was O(N^2))."""
+    core, _ = make_core(join_history=0)
+    sessions = [user(core, f"idle{number}", LOBBY, port=number)[1] for number in range(300)]
+    lobby = core.rooms.find(LOBBY)
+    lobby.members = CountingMembers(lobby.members)
+    CountingMembers.walks = 0
+    core.stopService()
+    for session in sessions:  # each connection, closed, reports its end
+        session.disconnected()
+    assert core.sessions == frozenset() and not lobby.members
+    assert CountingMembers.walks < 10
