@@ -48,12 +48,11 @@ from chat_twisted.model import (
     RoomCutOff,
     Said,
     TopicChanged,
-    UserQuit,
     Wallops,
     name_key,
 )
 from chat_twisted.moderation import Moderation
-from chat_twisted.rooms import Room, Rooms
+from chat_twisted.rooms import Room, Rooms, quit_notices
 from chat_twisted.sessions import CONNECTION_LOST, Directory, RemoteUser, Session
 
 log = Logger()
@@ -153,11 +152,8 @@ class Mirror:
                 shared.setdefault(member, []).append(room.name)
             self._rooms.remote_leave(room, user)
         self._directory.remote.pop(name_key(user.nick), None)
-        groups: dict[tuple[str, ...], list[Session]] = {}
-        for member, names in shared.items():
-            groups.setdefault(tuple(names), []).append(member)
-        for rooms, members in groups.items():
-            self._delivery.in_sequence(members, UserQuit(user.nick, reason, rooms))
+        for members, event in quit_notices(user.nick, reason, shared):
+            self._delivery.in_sequence(members, event)
 
     def _known(self, origin: str, nick: str) -> RemoteUser | None:
         user = self._directory.remote.get(name_key(nick))

@@ -39,6 +39,17 @@ from chat_twisted.sessions import RemoteUser, Session
 QUIET_JOINS_ABOVE = 500
 
 
+def quit_notices(nick: str, reason: str, shared: dict[Session, list[str]]) -> list[tuple[list[Session], UserQuit]]:
+    """
+    The L{UserQuit} events that tell whoever shared rooms with C{nick} (C{shared}: each such
+    member and the names of the rooms shared) of its leaving: one per set of rooms, with its members.
+    """
+    groups: dict[tuple[str, ...], list[Session]] = {}
+    for member, names in shared.items():
+        groups.setdefault(tuple(names), []).append(member)
+    return [(members, UserQuit(nick, reason, rooms)) for rooms, members in groups.items()]
+
+
 class Room:
     """
     A named room: its topic (who set it, when), its members in the order they joined, and its
@@ -195,11 +206,8 @@ class Rooms:
             return
         self._peers.announce("quit", nick, reason)
         self._peers.absent(nick)
-        groups: dict[tuple[str, ...], list[Session]] = {}
-        for member, names in shared.items():
-            groups.setdefault(tuple(names), []).append(member)
-        for shared_rooms, members in groups.items():
-            self._delivery.to_all(members, UserQuit(nick, reason, shared_rooms))
+        for members, event in quit_notices(nick, reason, shared):
+            self._delivery.to_all(members, event)
 
     def kick(self, room: Room, target: Session, by: str, reason: str, announce: bool = True) -> None:
         """

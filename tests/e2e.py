@@ -154,10 +154,13 @@ class SocketClient:
         self.seen.append(line)
         return line
 
-    def expect(self, wanted: str | Callable[[str], bool]) -> list[str]:
-        """Read lines until one contains C{wanted} (or satisfies it); return the lines read."""
+    def expect(self, wanted: str | Callable[[str], bool], timeout: float = WAIT) -> list[str]:
+        """
+        Read lines until one contains C{wanted} (or satisfies it), for at most C{timeout} seconds
+        (longer than L{WAIT} where a fault is allowed longer); return the lines read.
+        """
         matches = wanted if callable(wanted) else (lambda line: wanted in line)
-        deadline = time.monotonic() + WAIT
+        deadline = time.monotonic() + timeout
         lines = []
         while True:
             line = self.read_line(deadline)
@@ -569,23 +572,6 @@ class WebSocketClient:
 
 
 # --- clusters: processes sharing PostgreSQL and Redis, and the faults between them ----------------
-
-
-def expect_within(client: SocketClient, wanted: str | Callable[[str], bool], timeout: float) -> list[str]:
-    """
-    Read lines of C{client} until one contains C{wanted} (or satisfies it), for at most
-    C{timeout} seconds (where a fault is allowed longer than L{WAIT}); return the lines read.
-    """
-    matches = wanted if callable(wanted) else (lambda line: wanted in line)
-    deadline = time.monotonic() + timeout
-    lines = []
-    while True:
-        line = client.read_line(deadline)
-        if line is None:
-            raise AssertionError(f"server closed before {wanted!r}; lines: {client.seen}")
-        lines.append(line)
-        if matches(line):
-            return lines
 
 
 class PrivateRedis:

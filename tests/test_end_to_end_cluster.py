@@ -35,7 +35,6 @@ from tests.e2e import (
     TcpProxy,
     cluster_server,
     delete_redis_keys,
-    expect_within,
     redis_command,
     tracebacks_in_log,
     wait_until,
@@ -253,7 +252,7 @@ def log_in_when_free(client: SocketClient, nick: str, deadline: float) -> list[s
     client.expect("nickname")
     while True:
         client.send(nick + "\n")
-        answer = expect_within(client, lambda line: line.startswith("* Welcome,") or line.startswith("error:"),
+        answer = client.expect(lambda line: line.startswith("* Welcome,") or line.startswith("error:"),
                                max(deadline - time.monotonic(), 0.1))[-1]
         if answer.startswith("* Welcome,"):
             return refusals
@@ -293,7 +292,7 @@ def test_users_on_two_processes_share_one_chat(cluster: Cluster) -> None:
         return lambda line: len(said(client.seen)) >= 3 * count
 
     for client in everyone:
-        expect_within(client, all_shown(client), FAULT_WAIT)
+        client.expect(all_shown(client), FAULT_WAIT)
     alice.send("the end\n")  # whatever came twice would have come before this
     for client in everyone:
         client.expect("alice: the end")
@@ -425,7 +424,7 @@ def test_a_killed_process_users_leave_and_free_their_nicknames(cluster: Cluster)
     deadline = time.monotonic() + FAULT_WAIT
     b.kill()
     left = {"* bob left lobby (connection lost)", "* carol left lobby (connection lost)"}
-    expect_within(alice, lambda line: left <= set(alice.seen), deadline - time.monotonic())
+    alice.expect(lambda line: left <= set(alice.seen), deadline - time.monotonic())
 
     bob = cluster.connect(a)
     log_in_when_free(bob, "bob", deadline)
@@ -506,7 +505,7 @@ def test_redis_restarted(redis_cluster: Cluster, restartable_redis: PrivateRedis
 
     restartable_redis.start_blocking()
     for client in (alice, dora, bob):
-        expect_within(client, lambda line: line.startswith(CUT_OFF), FAULT_WAIT)
+        client.expect(lambda line: line.startswith(CUT_OFF), FAULT_WAIT)
     for server in (a, b):
         assert "the link to the other processes is back" in server.log_text()
     alice.send("A to B again\n")
@@ -540,9 +539,9 @@ def test_redis_restarted_both_processes_list_everyone_again(
         proxy.cut()
         restartable_redis.kill()
         restartable_redis.start_blocking()
-        expect_within(alice, lambda line: line.startswith(CUT_OFF), FAULT_WAIT)  # A is linked again
+        alice.expect(lambda line: line.startswith(CUT_OFF), FAULT_WAIT)  # A is linked again
         proxy.restore()
-        expect_within(bob, lambda line: line.startswith(CUT_OFF), FAULT_WAIT)  # B is linked again
+        bob.expect(lambda line: line.startswith(CUT_OFF), FAULT_WAIT)  # B is linked again
         bob.send("B is back\n")
         alice.expect("bob: B is back")
 
@@ -574,7 +573,7 @@ def test_redis_restarted_cut_off_told_even_where_the_new_count_meets_the_old(
         proxy.cut()
         restartable_redis.kill()
         restartable_redis.start_blocking()
-        expect_within(alice, lambda line: line.startswith(CUT_OFF), FAULT_WAIT)  # A is linked again
+        alice.expect(lambda line: line.startswith(CUT_OFF), FAULT_WAIT)  # A is linked again
         said_meanwhile: list[str] = []
         while (count := channel_count(restartable_redis.url, cluster.prefix)) < last_seen_by_b:
             said_meanwhile.append(f"while B is away {len(said_meanwhile) + 1}")
@@ -586,7 +585,7 @@ def test_redis_restarted_cut_off_told_even_where_the_new_count_meets_the_old(
         proxy.restore()
         restored = b.wait_for_log(re.compile(r"Bus link to Redis at \S+ restored; (\d+) channels? missed messages"))
         assert restored.group(1) == "1", f"B missed {said_meanwhile} but found no gap: {restored.group(0)!r}"
-        expect_within(bob, lambda line: line.startswith(CUT_OFF), FAULT_WAIT)
+        bob.expect(lambda line: line.startswith(CUT_OFF), FAULT_WAIT)
     finally:
         proxy.close()
 
